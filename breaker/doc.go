@@ -1,0 +1,74 @@
+// Package breaker is a lock-free circuit breaker for the hot paths of
+// high-concurrency Go services.
+//
+// A Breaker stands between a caller and a dependency (an HTTP service, a gRPC
+// backend, a database). While the dependency works, calls pass through
+// (closed). When it fails, the breaker trips (open) and fails calls fast with
+// ErrOpen instead of letting them pile up. After Config.Timeout it lets a few
+// probes through (half-open); enough successful probes close it again, one
+// failed probe reopens it.
+//
+//	              FailureThreshold consecutive failures,
+//	              or a failure-rate / slow-call-rate rule
+//	  +--------+ -------------------------------------> +------+
+//	  | closed |                                        | open | <-----+
+//	  +--------+ <---+                                  +------+       |
+//	      ^          | SuccessThreshold        Timeout elapsed |       | a probe
+//	      |          | probe successes                         v       | fails
+//	      |          |                               +-----------+     |
+//	      |          +------------------------------ | half-open | ----+
+//	      |                                          +-----------+
+//	      | Release, Reset, ForceOpen duration over
+//	+-------------+   +----------+
+//	| forced-open |   | disabled |   (entered only by ForceOpen and Disable)
+//	+-------------+   +----------+
+//
+// # Calling
+//
+// Call (func() error), Do (with a context.Context) and the generic Execute run
+// a function through the breaker. Allow and Ticket.Done split a call in two
+// for code that cannot be wrapped in a closure. RecordSuccess and
+// RecordFailure report calls made without asking the breaker.
+//
+// # Semantics
+//
+//   - Closed counts consecutive failures; a Success resets the run. The run
+//     reaching FailureThreshold trips the breaker. With a rate rule, every
+//     success and failure also goes into a sliding window (the last N calls,
+//     or the last D of time); once the window holds MinimumCalls calls, a
+//     failure rate >= FailureRateThreshold or a slow-call rate >=
+//     SlowCallRateThreshold trips it.
+//   - The open deadline is inclusive: at now >= deadline the next call is a
+//     probe. Without Backoff every open period lasts exactly Timeout; with
+//     it, the n-th open period in a row lasts Timeout*Multiplier^(n-1), capped
+//     at Backoff.Max and shortened by up to Backoff.Jitter.
+//   - Half-open admits up to HalfOpenMaxCalls probes in flight; a finished
+//     probe frees its slot; others get ErrTooManyRequests. SuccessThreshold
+//     successful probes close the breaker; one failed probe reopens it. A
+//     probe slot held longer than ProbeLease with no admission since is
+//     reclaimed, so a lost Ticket cannot wedge the breaker.
+//   - A Neutral result (by default an error matching context.Canceled) frees
+//     its slot and decides nothing, in every state.
+//   - A panic in the protected function counts as a failure, frees its
+//     half-open slot, and keeps panicking.
+//   - Every transition starts a new generation. A result admitted under an
+//     earlier generation is counted in the lifetime totals and changes
+//     nothing else: a slow call admitted while closed can neither trip nor
+//     close a later half-open breaker.
+//   - IsOpen is true while calls are rejected for being open (StateOpen and
+//     StateForcedOpen).
+//   - Counts totals are lifetime totals; Counts.Window is the current window.
+//   - ForceOpen(d) running out and Release both close the breaker with fresh
+//     counters; Reset does so from any state.
+//   - Transitions happen lazily, on the next call (or State, IsOpen,
+//     Counts) that sees them due. No goroutine runs per breaker.
+//
+// # Concurrency
+//
+// The whole state machine is one 64-bit word changed only by
+// compare-and-swap; no call path takes a lock, uses a channel or starts a
+// goroutine. A successful call while closed costs one load of that word plus
+// one add to a per-core counter (and the window's count when a rate rule is
+// on); a rejection while open costs one load and one per-core add, with no
+// clock read when the breaker uses the system clock. Neither allocates.
+package breaker
