@@ -1,0 +1,60 @@
+# fusebox — every target runs from a clean clone; tools are pinned here and
+# installed by `go run tool@version`, so nothing needs installing by hand.
+
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT     := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+GREMLINS      := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+# Every module of the repository (the root plus nested modules).
+MODULE_DIRS   := $(shell find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
+
+.PHONY: help all build test test-386 lint tidy-check cover demo bench bench-quick verify-long mutate fuzz
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+all: lint test test-386 ## lint and every test
+
+build: ## build every module
+	@set -e; for d in $(MODULE_DIRS); do echo "== build $$d"; (cd $$d && $(GO) build ./...); done
+
+test: ## the whole test suite with the race detector, every module
+	@set -e; for d in $(MODULE_DIRS); do \
+		echo "== test $$d"; \
+		(cd $$d && GORACE=halt_on_error=1 $(GO) test -race -count=1 -timeout=30m ./...); \
+	done
+	@echo "== benchmarks compile and run one iteration"
+	cd benchmarks && $(GO) test -race -count=1 -run='^$$' -bench=. -benchtime=1x ./...
+
+test-386: ## the root module's tests on 32-bit (GOARCH=386, no race detector there)
+	GOARCH=386 $(GO) test -count=1 ./...
+
+lint: tidy-check ## gofmt, go vet and staticcheck (pinned) in every module
+	@set -e; test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	@set -e; for d in $(MODULE_DIRS); do echo "== lint $$d"; (cd $$d && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...); done
+
+tidy-check: ## go mod tidy leaves every module unchanged
+	@set -e; for d in $(MODULE_DIRS); do (cd $$d && $(GO) mod tidy && git diff --exit-code -- go.mod go.sum) || { echo "go mod tidy changed $$d"; exit 1; }; done
+
+cover: ## coverage of breaker/ and internal/ (atomic mode, race on)
+	$(GO) test -race -covermode=atomic -coverpkg=./breaker/...,./internal/... -coverprofile=cover.out ./breaker/... ./internal/... ./proptest/...
+	$(GO) tool cover -func=cover.out | tail -1
+
+demo: ## a flaky HTTP service on loopback behind a breaker, with a live timeline
+	$(GO) run ./cmd/demo
+
+bench: ## the full comparison with the peers; writes BENCHMARKS.md and the chart
+	cd benchmarks && BENCHSTAT=$(BENCHSTAT) ./run.sh full
+
+bench-quick: ## a short comparison run for development
+	cd benchmarks && BENCHSTAT=$(BENCHSTAT) ./run.sh quick
+
+verify-long: ## the property and linearizability suites at a much larger size
+	FUSEBOX_LONG=1 $(GO) test -race -count=1 -timeout=80m ./proptest/...
+
+mutate: ## mutation testing of breaker/ and internal/ with gremlins
+	./scripts/mutate.sh $(GREMLINS)
+
+fuzz: ## run each fuzz target for a while
+	$(GO) test ./proptest/ -run=^$$ -fuzz=FuzzConfig -fuzztime=60s
+	$(GO) test ./proptest/ -run=^$$ -fuzz=FuzzStateWord -fuzztime=60s
