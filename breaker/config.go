@@ -145,7 +145,8 @@ type Config struct {
 
 	// FailureRateThreshold, in (0, 1], trips a closed breaker when the share
 	// of failures in the window reaches it, once the window holds at least
-	// MinimumCalls calls. Default 0: rule off.
+	// MinimumCalls calls. It is checked each time a failure or slow call is
+	// recorded. Default 0: rule off.
 	FailureRateThreshold float64
 
 	// SlowCallDuration marks a call as slow when it takes at least this long

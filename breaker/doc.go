@@ -37,7 +37,10 @@
 //     success and failure also goes into a sliding window (the last N calls,
 //     or the last D of time); once the window holds MinimumCalls calls, a
 //     failure rate >= FailureRateThreshold or a slow-call rate >=
-//     SlowCallRateThreshold trips it.
+//     SlowCallRateThreshold trips it. The rates are checked when a failure or
+//     a slow call is recorded (a fast success can only lower them), so a
+//     success never trips the breaker and the success path never sums the
+//     window.
 //   - The open deadline is inclusive: at now >= deadline the next call is a
 //     probe. Without Backoff every open period lasts exactly Timeout; with
 //     it, the n-th open period in a row lasts Timeout*Multiplier^(n-1), capped
