@@ -329,19 +329,28 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 		return
 	}
 	failure := o == Failure
+	admitted := phaseClosed
+	if kind == kindDisabled {
+		admitted = phaseDisabled
+	}
+	w := b.word.Load()
+	if phaseOf(w) != admitted || genOf(w) != gen {
+		// Stale: the period it belonged to is over. It must not even take a
+		// place in the window, where it would push out a current outcome.
+		return
+	}
 	if b.s.win != nil {
 		if now < 0 && b.s.win.NeedsTime() {
 			now = b.now()
 		}
-		// Tagged with gen: if the breaker has moved on, the outcome lands in a
-		// window nobody reads.
+		// Tagged with gen: if the breaker has moved on since the check above,
+		// the outcome lands in a window nobody reads.
 		b.s.win.Add(gen, now, failure, slow)
 	}
 	if kind == kindDisabled {
 		return
 	}
-	for {
-		w := b.word.Load()
+	for ; ; w = b.word.Load() {
 		if phaseOf(w) != phaseClosed || genOf(w) != gen {
 			return // stale: the closed period it belonged to is over
 		}

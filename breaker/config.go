@@ -410,4 +410,3 @@ func (c Config) resolve() (settings, error) {
 	s.onChange = c.OnStateChange
 	return s, nil
 }
-

@@ -64,9 +64,9 @@ func (c Counts) SuccessRate() float64 {
 
 // WindowCounts are the figures of the current sliding window.
 type WindowCounts struct {
-	Calls    uint64  // successes and failures in the window
-	Failures uint64  // failures in the window
-	Slow     uint64  // slow calls in the window
+	Calls       uint64  // successes and failures in the window
+	Failures    uint64  // failures in the window
+	Slow        uint64  // slow calls in the window
 	FailureRate float64 // Failures / Calls (0 when Calls is 0)
 	SlowRate    float64 // Slow / Calls (0 when Calls is 0)
 }
