@@ -1,0 +1,13 @@
+// Package benchmarks compares fusebox with the Go circuit breakers in the
+// field and two reference designs, scenario by scenario, in one run.
+//
+// The benchmarks are in bench_test.go; the implementations and how each is
+// configured are in the peers package; run.sh runs the suite and
+// cmd/report turns its output into BENCHMARKS.md and the charts.
+//
+// Names follow Benchmark<Scenario>/<serial|parallel>/impl=<name>. The serial
+// benchmarks are run at -cpu 1 only (they use one goroutine whatever
+// GOMAXPROCS is); the parallel ones use b.RunParallel and are swept over
+// -cpu 1,2,4,8,16. In the parallel benchmarks ns/op is wall time divided by
+// the operations of all goroutines together: inverse throughput.
+package benchmarks

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs the comparison benchmarks and writes the report.
+#
+#   ./run.sh full    the full suite (-count 6, -cpu 1,2,4,8,16): writes
+#                    ../BENCHMARKS.md, ../docs/bench-*.svg, ../docs/bench-summary.md
+#                    and the raw and benchstat output under ../docs/bench/
+#   ./run.sh quick   a short run for development: everything under ./out/
+#
+# BENCHSTAT is the benchstat module@version run with `go run` (the Makefile
+# passes its pinned one); BENCH_NOTE, if set, is printed at the top of the
+# report (say what else the machine was doing).
+set -euo pipefail
+
+mode=${1:-quick}
+BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da}
+GO=${GO:-go}
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+
+case "$mode" in
+full)
+	count=6 benchtime=100ms cpus=1,2,4,8,16
+	root=..
+	report=$root/BENCHMARKS.md charts=$root/docs chartref=docs data=$root/docs/bench
+	summary=$root/docs/bench-summary.md
+	command="make bench"
+	;;
+quick)
+	count=2 benchtime=20ms cpus=1,2,8
+	root=out
+	report=$root/BENCHMARKS.md charts=$root chartref=. data=$root
+	summary=$root/bench-summary.md
+	command="make bench-quick"
+	;;
+*)
+	echo "usage: $0 full|quick" >&2
+	exit 2
+	;;
+esac
+mkdir -p "$data" "$charts"
+raw=$data/raw.txt
+: >"$raw"
+
+flags=(-run '^$' -benchmem -benchtime "$benchtime" -count "$count" -timeout 60m)
+serial=("$GO" test "${flags[@]}" -bench '/serial/' -cpu 1 .)
+parallel=("$GO" test "${flags[@]}" -bench '/parallel/' -cpu "$cpus" .)
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+start=$(date +%s)
+echo "== ${serial[*]}" >&2
+"${serial[@]}" | tee -a "$raw"
+echo "== ${parallel[*]}" >&2
+"${parallel[@]}" | tee -a "$raw"
+end=$(date +%s)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+
+# go test can end in PASS although a sub-benchmark failed its checks, so
+# look for the failures themselves. A skipped benchmark prints nothing.
+if grep -q -e '--- FAIL' -e '^FAIL' "$raw"; then
+	grep -A3 -e '--- FAIL' "$raw" >&2 || true
+	echo "benchmarks failed their checks; no report written" >&2
+	exit 1
+fi
+echo "== benchstat" >&2
+"$GO" run "$BENCHSTAT" "$raw" >"$data/benchstat.txt"
+benchstat_ref=$data/benchstat.txt
+if [ "$mode" = full ]; then benchstat_ref=docs/bench/benchstat.txt; fi
+
+cores=$(nproc 2>/dev/null || echo "?")
+secs=$((end - start))
+"$GO" run ./cmd/report \
+	-raw "$raw" \
+	-out "$report" \
+	-summary "$summary" \
+	-charts "$charts" \
+	-chartref "$chartref" \
+	-command "$command" \
+	-gocmds "$(printf '%s\n' "${serial[*]}" "${parallel[*]}")" \
+	-goversion "$("$GO" version)" \
+	-machine "$cores vCPUs, $(uname -sr)" \
+	-loadavg "before $load_before, after $load_after" \
+	-duration "$((secs / 60)) min $((secs % 60)) s for the benchmarks" \
+	-benchstat "$benchstat_ref" \
+	-note "${BENCH_NOTE:-}"
+echo "== done in $((secs / 60)) min $((secs % 60)) s: $report" >&2
