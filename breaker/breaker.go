@@ -46,9 +46,10 @@ type Breaker struct {
 }
 
 type openRecord struct {
-	err    OpenError
-	gen    uint16
-	streak uint32
+	err      OpenError
+	gen      uint16
+	streak   uint32
+	deadline int64 // end of an open period, ns since origin, not wrapped
 }
 
 // New returns a closed breaker configured by cfg, or a *ConfigError (which
@@ -194,7 +195,7 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 					// no clock read while rejecting.
 					return Ticket{}, b.reject(w)
 				}
-				if openRemaining(w, b.now(), b.s.maxOpen) > 0 {
+				if b.openLeft(w, b.now()) > 0 {
 					return Ticket{}, b.reject(w)
 				}
 			}
@@ -279,6 +280,17 @@ func (b *Breaker) reject(w uint64) error {
 		return b.errFrc
 	}
 	return b.errOpen
+}
+
+// openLeft returns how long the open period in w still lasts at now (<= 0:
+// over). The word keeps the deadline only modulo 2^47 ns, which a breaker
+// left open and untouched for about 39 hours would take for a deadline still
+// ahead; the period's record keeps it whole, so it decides once published.
+func (b *Breaker) openLeft(w uint64, now int64) int64 {
+	if rec := b.openRec.Load(); rec != nil && rec.gen == genOf(w) && rec.err.State == StateOpen {
+		return rec.deadline - now
+	}
+	return openRemaining(w, now, b.s.maxOpen)
 }
 
 // streakOf returns the trip streak of the open period in w: how many times
@@ -471,11 +483,12 @@ func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, cf uin
 		return false
 	}
 	b.openRec.Store(&openRecord{
-		err:    OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
-		gen:    genOf(nw),
-		streak: streak,
+		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
+		gen:      genOf(nw),
+		streak:   streak,
+		deadline: now + d,
 	})
-	b.armTimer(now + d)
+	b.armTimer(nw, now+d)
 	if b.notify != nil {
 		_, succ, _ := halfOpenFields(w)
 		if phaseOf(w) != phaseHalfOpen {
@@ -505,10 +518,21 @@ func (b *Breaker) openDuration(streak uint32) int64 {
 	return max(d, 1)
 }
 
-// armTimer makes the timer fire at deadline (ns since origin).
-func (b *Breaker) armTimer(deadline int64) {
-	if b.timer != nil {
-		b.timer.Reset(time.Duration(max(deadline-b.now(), 0)))
+// armTimer makes the timer fire at deadline (ns since origin), the end of
+// the period that started with the word w.
+//
+// The CAS that published w and this Reset are not one step: a later period
+// may have started and armed the timer in between, and its deadline must
+// not be overwritten by ours. So after every Reset, if the word is no longer
+// w, onTimer re-arms for whatever period is current. The last Reset in time
+// is therefore always followed by a check that saw the current word.
+func (b *Breaker) armTimer(w uint64, deadline int64) {
+	if b.timer == nil {
+		return
+	}
+	b.timer.Reset(time.Duration(max(deadline-b.now(), 0)))
+	if b.word.Load() != w {
+		b.onTimer()
 	}
 }
 
@@ -524,7 +548,7 @@ func (b *Breaker) onTimer() {
 		var rem int64
 		switch phaseOf(w) {
 		case phaseOpen:
-			rem = openRemaining(w, b.now(), b.s.maxOpen)
+			rem = b.openLeft(w, b.now())
 		case phaseForced:
 			rem = forcedRemaining(w, b.now())
 		default:
@@ -535,7 +559,10 @@ func (b *Breaker) onTimer() {
 		}
 		if rem > 0 {
 			b.timer.Reset(time.Duration(rem))
-			return
+			if b.word.Load() == w {
+				return
+			}
+			continue // a new period began meanwhile: arm for it instead
 		}
 		if b.word.CompareAndSwap(w, w|dueBit) {
 			return
@@ -679,7 +706,7 @@ func (b *Breaker) settle() uint64 {
 		switch phaseOf(w) {
 		case phaseOpen:
 			now := b.now()
-			if !isDue(w) && openRemaining(w, now, b.s.maxOpen) > 0 {
+			if !isDue(w) && b.openLeft(w, now) > 0 {
 				return w
 			}
 			nw := pack(phaseHalfOpen, nextGen(w), halfOpenPayload(0, 0, b.streakOf(w)))

@@ -41,7 +41,7 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 			err: OpenError{Name: b.s.name, State: StateForcedOpen, RetryAt: b.timeAt(deadline), sentinel: ErrOpen},
 			gen: genOf(nw),
 		})
-		b.armTimer(deadline)
+		b.armTimer(nw, deadline)
 	}
 	return nil
 }

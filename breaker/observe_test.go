@@ -60,18 +60,21 @@ func TestOpenErrorWithoutName(t *testing.T) {
 
 func TestOpenErrorFallbacks(t *testing.T) {
 	// Rejections that read the word before the period's record is published
-	// fall back to the prepared errors, which lack only RetryAt.
-	e := newEnv(t, Config{FailureThreshold: 1})
-	e.fails(1)
-	e.b.openRec.Store(nil)
-	oe := e.rejected(ErrOpen)
-	eq(t, "State", oe.State, StateOpen)
-	eq(t, "RetryAt", oe.RetryAt, time.Time{})
-	e.b.Reset()
-	e.b.ForceOpen(time.Hour)
-	e.b.openRec.Store(nil)
-	oe = e.rejected(ErrOpen)
-	eq(t, "State", oe.State, StateForcedOpen)
+	// fall back to the prepared errors, which lack only RetryAt, and to the
+	// deadline kept in the word.
+	eachClock(t, Config{FailureThreshold: 1, Timeout: time.Second}, func(e *env) {
+		e.fails(1)
+		e.b.openRec.Store(nil)
+		oe := e.rejected(ErrOpen)
+		eq(t, "State", oe.State, StateOpen)
+		eq(t, "RetryAt", oe.RetryAt, time.Time{})
+		e.openLasts(time.Second)
+		e.b.Reset()
+		e.b.ForceOpen(time.Hour)
+		e.b.openRec.Store(nil)
+		oe = e.rejected(ErrOpen)
+		eq(t, "State", oe.State, StateForcedOpen)
+	})
 }
 
 func TestDoSkipsDoneContext(t *testing.T) {

@@ -197,3 +197,47 @@ func TestPanicWithNeutralClassifierStillFreesSlot(t *testing.T) {
 	mustPanicWith(t, "x", func() { panickers[0].run(e.b, "x") })
 	e.state(StateOpen)
 }
+
+// A trip that won its CAS but arms the timer late, after a Reset and a newer
+// trip armed it for their shorter period, must not push that period's end
+// back: with a timer the breaker rejects on a plain load until it fires.
+func TestLateTimerArmOfOldPeriod(t *testing.T) {
+	for _, newer := range []string{"trip", "force"} {
+		t.Run(newer, func(t *testing.T) {
+			e := newEnv(t, Config{FailureThreshold: 1, Timeout: time.Second})
+			e.trip(1)
+			old := e.b.word.Load()
+			e.b.Reset()
+			if newer == "trip" {
+				e.trip(1)
+			} else {
+				e.b.ForceOpen(time.Second)
+			}
+			e.b.armTimer(old, e.b.now()+int64(time.Hour)) // the old trip's late arm
+			e.adv(time.Second - 1)
+			e.rejected(ErrOpen)
+			e.adv(1)
+			e.admit()
+		})
+	}
+}
+
+func TestOnTimerEdges(t *testing.T) {
+	e := newEnv(t, Config{FailureThreshold: 1, Timeout: time.Second})
+	e.b.onTimer() // closed: nothing to do
+	e.state(StateClosed)
+	e.trip(1)
+	e.adv(time.Second / 2)
+	e.b.onTimer() // early: re-arms for the rest, sets nothing
+	if isDue(e.b.word.Load()) {
+		t.Fatal("an early timer set the due bit")
+	}
+	e.adv(time.Second/2 - 1)
+	e.rejected(ErrOpen)
+	e.adv(1) // the re-armed timer fires at the deadline
+	if !isDue(e.b.word.Load()) {
+		t.Fatal("the timer did not mark the period over")
+	}
+	e.b.onTimer() // already due: nothing to do
+	e.admit()
+}

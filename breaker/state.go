@@ -79,7 +79,10 @@ func (s State) String() string {
 // Open deadlines are kept modulo 2^47 ns (about 39 hours) and compared
 // against "now" by their distance: a deadline is still ahead when it is at
 // most maxOpen (the longest open period the Config can produce, itself at
-// most MaxOpenDuration) in the future. The due bit is set by the breaker's
+// most MaxOpenDuration) in the future. That reading is used only until the
+// period's openRecord (which keeps the whole deadline) is published, so an
+// open breaker left untouched for longer than 2^47 ns still sees its period
+// over. The due bit is set by the breaker's
 // timer when its clock offers timers (the system clock does), so a rejection
 // then needs no clock read at all: one load of the word decides it.
 type phase uint8

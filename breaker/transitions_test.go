@@ -401,3 +401,21 @@ func TestRecordSlowDurationIgnored(t *testing.T) {
 	e.state(StateClosed)
 	eq(t, "SlowCalls", e.counts().SlowCalls, 0)
 }
+
+// The word keeps an open deadline modulo 2^47 ns (about 39 hours). A breaker
+// left open and untouched for that long must not take the old deadline for
+// a new one when it finally reads the clock.
+func TestOpenPeriodLongIdle(t *testing.T) {
+	for _, idle := range []time.Duration{1<<47 + time.Second/2, 1<<47 + time.Second, 2<<47 + time.Second/4} {
+		eachClock(t, Config{FailureThreshold: 1, Timeout: time.Second}, func(e *env) {
+			e.trip(1)
+			e.adv(idle)
+			e.admit()
+		})
+		eachClock(t, Config{FailureThreshold: 1, Timeout: time.Second}, func(e *env) {
+			e.trip(1)
+			e.adv(idle)
+			e.state(StateHalfOpen)
+		})
+	}
+}
