@@ -82,9 +82,9 @@ func (s State) String() string {
 // most MaxOpenDuration) in the future. That reading is used only until the
 // period's openRecord (which keeps the whole deadline) is published, so an
 // open breaker left untouched for longer than 2^47 ns still sees its period
-// over. The due bit is set by the breaker's
-// timer when its clock offers timers (the system clock does), so a rejection
-// then needs no clock read at all: one load of the word decides it.
+// over. The due bit is set by the breaker's timer when its clock offers
+// timers (the system clock does), so a rejection then needs no clock read at
+// all: one load of the word decides it.
 type phase uint8
 
 const (
