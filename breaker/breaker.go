@@ -59,6 +59,8 @@ func New(cfg Config) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.timed = s.slowDur > 0
+	s.plain = !s.timed && s.win == nil && s.classify == nil
 	b := &Breaker{s: s, totals: newStripes(runtime.GOMAXPROCS(0))}
 	if cfg.Clock == nil {
 		b.src, b.sys = clock.System{}, true
@@ -124,10 +126,37 @@ type Ticket struct {
 // another generation is counted in the lifetime totals and changes nothing
 // else.
 func (t Ticket) Done(err error) {
+	if err == nil && t.kind == kindClosed && t.b.s.plain {
+		t.b.closedSuccess(t.gen)
+		return
+	}
 	if t.b == nil {
 		return
 	}
 	t.b.finish(t, t.b.classify(err))
+}
+
+// closedSuccess is finish for a success admitted while closed by a breaker
+// with no window, no slow-call timing and the default classifier: one add to
+// this core's stripe, and a write to the word only if a failure run must be
+// reset.
+func (b *Breaker) closedSuccess(gen uint16) {
+	b.totals.pick().success.Add(1)
+	if w := b.word.Load(); w&cfMask != 0 {
+		b.resetRun(gen)
+	}
+}
+
+func (b *Breaker) resetRun(gen uint16) {
+	for {
+		w := b.word.Load()
+		if phaseOf(w) != phaseClosed || genOf(w) != gen || w&cfMask == 0 {
+			return
+		}
+		if b.word.CompareAndSwap(w, w&^cfMask) {
+			return
+		}
+	}
 }
 
 // DoneOutcome reports the result of the admitted call as an already
@@ -161,12 +190,8 @@ func (b *Breaker) classify(err error) Outcome {
 // matching ErrOpen or ErrTooManyRequests, and nothing must be reported.
 func (b *Breaker) Allow() (Ticket, error) {
 	w := b.word.Load()
-	if phaseOf(w) == phaseClosed {
-		t := Ticket{b: b, gen: genOf(w), kind: kindClosed}
-		if b.s.slowDur > 0 {
-			t.start = b.now()
-		}
-		return t, nil
+	if phaseOf(w) == phaseClosed && !b.s.timed {
+		return Ticket{b: b, gen: genOf(w), kind: kindClosed}, nil
 	}
 	return b.allowSlow(w)
 }
@@ -309,6 +334,9 @@ func (b *Breaker) finish(t Ticket, o Outcome) {
 	if b.s.slowDur > 0 && o != Neutral {
 		now = b.now()
 		slow = now-t.start >= b.s.slowDur
+		if slow && o == Success && t.kind == kindProbe && b.s.slowRate > 0 {
+			o = Failure // a slow probe fails the probe, and counts as a failure
+		}
 	}
 	st := b.totals.pick()
 	switch o {
@@ -592,7 +620,29 @@ func (b *Breaker) push(w, nw uint64, t Transition) {
 // ErrTooManyRequests without running fn. If fn panics, the panic counts as a
 // failure, frees fn's half-open slot, and continues up the caller's stack.
 func (b *Breaker) Call(fn func() error) error {
-	t, err := b.Allow()
+	w := b.word.Load()
+	if phaseOf(w) == phaseClosed && b.s.plain {
+		// The hot path, spelled out: no Ticket, one add on success.
+		gen := genOf(w)
+		finished := false
+		defer func() {
+			if !finished {
+				b.finish(Ticket{b: b, gen: gen, kind: kindClosed}, Failure)
+			}
+		}()
+		err := fn()
+		finished = true
+		if err == nil {
+			b.closedSuccess(gen)
+		} else {
+			b.finish(Ticket{b: b, gen: gen, kind: kindClosed}, b.classify(err))
+		}
+		return err
+	}
+	if phaseOf(w) == phaseOpen && !isDue(w) && b.timer != nil {
+		return b.reject(w)
+	}
+	t, err := b.allowSlow(w)
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ type Backoff struct {
 	Max time.Duration
 	// Jitter, in [0, 1), shortens each open period by a random fraction of
 	// at most Jitter, so that many breakers that tripped together do not probe
-	// together. Default 0: no jitter.
+	// together. It applies with or without Multiplier. Default 0: no jitter.
 	Jitter float64
 }
 
@@ -157,7 +157,8 @@ type Config struct {
 	// SlowCallRateThreshold, in (0, 1], trips a closed breaker when the share
 	// of slow calls in the window reaches it, once the window holds at least
 	// MinimumCalls calls. Requires SlowCallDuration. While it is set, a slow
-	// probe in half-open counts as a failed probe. Default 0: rule off.
+	// probe in half-open counts as a failed probe (and as a failure in
+	// Counts). Default 0: rule off.
 	SlowCallRateThreshold float64
 
 	// MinimumCalls is the number of calls the window must hold before a rate
@@ -241,6 +242,8 @@ type settings struct {
 	maxOpen          int64
 	classify         func(error) Outcome
 	onChange         func(Transition)
+	timed            bool // slowDur > 0: calls are timed
+	plain            bool // no window, no timing, default classifier
 }
 
 func invalid(field string, value any, rule string) error {
