@@ -81,5 +81,6 @@ secs=$((end - start))
 	-loadavg "before $load_before, after $load_after" \
 	-duration "$((secs / 60)) min $((secs % 60)) s for the benchmarks" \
 	-benchstat "$benchstat_ref" \
+	-notes NOTES.md \
 	-note "${BENCH_NOTE:-}"
 echo "== done in $((secs / 60)) min $((secs % 60)) s: $report" >&2

@@ -26,6 +26,7 @@ type options struct {
 	duration  string
 	note      string
 	benchstat string // path of the saved benchstat output, for the reader
+	notes     string // a markdown file included after the tables
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&o.duration, "duration", "", "how long the run took")
 	flag.StringVar(&o.note, "note", "", "a note on the conditions of the run")
 	flag.StringVar(&o.benchstat, "benchstat", "", "where the full benchstat output was saved")
+	flag.StringVar(&o.notes, "notes", "", "a markdown file to include after the targets")
 	flag.BoolVar(&withPNG, "png", false, "also write each chart as PNG")
 	flag.Parse()
 	if raws == "" {

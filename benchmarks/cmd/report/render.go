@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"math"
+	"os"
 	"sort"
 	"strings"
 
@@ -189,6 +191,13 @@ func render(r *results, o options, charts []chart) string {
 	}
 	w("## Targets (issue 4)\n\n")
 	targets(&b, r)
+	if o.notes != "" {
+		notes, err := os.ReadFile(o.notes)
+		if err != nil {
+			log.Fatalf("report: %v", err)
+		}
+		w("\n%s", notes)
+	}
 	w("\n## Implementations\n\n")
 	w("| name | module | configuration | Read observes |\n|---|---|---|---|\n")
 	for _, i := range impls(r) {
