@@ -2,7 +2,7 @@ package breaker
 
 import (
 	"errors"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,22 +143,31 @@ func eq[T comparable](t *testing.T, what string, got, want T) {
 	}
 }
 
-// recorder collects transitions delivered to OnStateChange.
+// recorder collects transitions delivered to OnStateChange. It appends
+// copy-on-write with a CAS (no lock: this package's tests take none either).
 type recorder struct {
-	mu sync.Mutex
-	ts []Transition
+	ts atomic.Pointer[[]Transition]
 }
 
 func (r *recorder) on(tr Transition) {
-	r.mu.Lock()
-	r.ts = append(r.ts, tr)
-	r.mu.Unlock()
+	for {
+		old := r.ts.Load()
+		var next []Transition
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, tr)
+		if r.ts.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 func (r *recorder) all() []Transition {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Transition(nil), r.ts...)
+	if p := r.ts.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // checkGenerations asserts Generation 1, 2, 3, ... with no gap.

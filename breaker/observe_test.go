@@ -244,18 +244,11 @@ func TestOnStateChangeReentrant(t *testing.T) {
 }
 
 func TestOnStateChangeConcurrentOrder(t *testing.T) {
-	var (
-		mu   sync.Mutex
-		gens []uint64
-	)
+	var rec recorder
 	cfg := Config{FailureThreshold: 1, Timeout: time.Microsecond, HalfOpenMaxCalls: 2}
 	e := newEnv(t, cfg)
 	cfg.Clock = e.fc
-	cfg.OnStateChange = func(tr Transition) {
-		mu.Lock()
-		gens = append(gens, tr.Generation)
-		mu.Unlock()
-	}
+	cfg.OnStateChange = rec.on
 	b := mustNew(t, cfg)
 	const workers, ops = 8, 150 // well under 8192 transitions: no wrap
 	var wg sync.WaitGroup
@@ -283,11 +276,10 @@ func TestOnStateChangeConcurrentOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	for i, g := range gens {
-		if g != uint64(i+1) {
-			t.Fatalf("delivery %d has Generation %d, want %d", i, g, i+1)
+	gens := rec.all()
+	for i, tr := range gens {
+		if tr.Generation != uint64(i+1) {
+			t.Fatalf("delivery %d has Generation %d, want %d", i, tr.Generation, i+1)
 		}
 	}
 	eq(t, "deliveries", uint64(len(gens)), uint64(genOf(b.word.Load())))
