@@ -146,3 +146,22 @@ func TestMustNewPanicsWithConfigError(t *testing.T) {
 	breaker.MustNew(breaker.Config{Timeout: -time.Second})
 	t.Fatal("MustNew accepted a negative Timeout")
 }
+
+// A callback that panics does not stop later deliveries.
+func TestOnStateChangePanicDoesNotStopDelivery(t *testing.T) {
+	var got []string
+	b := breaker.MustNew(breaker.Config{
+		FailureThreshold: 1,
+		Clock:            &apiClock{base: time.Unix(0, 0)},
+		OnStateChange: func(tr breaker.Transition) {
+			got = append(got, tr.To.String())
+			if tr.To == breaker.StateOpen {
+				panic("listener bug")
+			}
+		},
+	})
+	assert.PanicsWithValue(t, "listener bug", func() { _ = b.Call(func() error { return errDown }) })
+	assert.Equal(t, breaker.StateOpen, b.State(), "the transition took effect before the callback ran")
+	b.Reset()
+	assert.Equal(t, []string{"open", "closed"}, got)
+}

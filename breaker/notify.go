@@ -150,7 +150,7 @@ func (n *notifier) drain() {
 			e.t.Generation = n.next
 			n.next++
 			if e.show {
-				n.fn(e.t)
+				n.deliver(e.t)
 			}
 			for e := n.head.Swap(nil); e != nil; e = e.link {
 				n.pending = append(n.pending, e)
@@ -161,4 +161,18 @@ func (n *notifier) drain() {
 			return
 		}
 	}
+}
+
+// deliver calls the callback. If the callback panics, the panic goes on up the
+// stack of the call that was delivering, but the deliverer role is released
+// first, so later transitions are still delivered.
+func (n *notifier) deliver(t Transition) {
+	returned := false
+	defer func() {
+		if !returned {
+			n.busy.Store(false)
+		}
+	}()
+	n.fn(t)
+	returned = true
 }
