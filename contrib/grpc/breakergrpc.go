@@ -145,6 +145,20 @@ func rejected(err error) error {
 	return err // Allow returns only *OpenErrors; keep anything else as is
 }
 
+// guard calls fn; if fn panics, it reports a Failure on tk and lets the
+// panic go on, as the breaker's own Call does.
+func guard[T any](tk breaker.Ticket, fn func() (T, error)) (T, error) {
+	returned := false
+	defer func() {
+		if !returned {
+			tk.DoneOutcome(breaker.Failure)
+		}
+	}()
+	v, err := fn()
+	returned = true
+	return v, err
+}
+
 func mustBreaker(b *breaker.Breaker, fn string) {
 	if b == nil {
 		panic("breakergrpc: " + fn + " with a nil *breaker.Breaker")
@@ -166,14 +180,9 @@ func UnaryClientInterceptor(b *breaker.Breaker, opts ...Option) grpc.UnaryClient
 		if err != nil {
 			return rejected(err)
 		}
-		finished := false
-		defer func() {
-			if !finished {
-				tk.DoneOutcome(breaker.Failure) // the invoker panicked
-			}
-		}()
-		err = invoker(ctx, method, req, reply, cc, callOpts...)
-		finished = true
+		_, err = guard(tk, func() (struct{}, error) {
+			return struct{}{}, invoker(ctx, method, req, reply, cc, callOpts...)
+		})
 		tk.DoneOutcome(o.classify(err))
 		return err
 	}
@@ -207,14 +216,9 @@ func StreamClientInterceptor(b *breaker.Breaker, opts ...Option) grpc.StreamClie
 		if err != nil {
 			return nil, rejected(err)
 		}
-		finished := false
-		defer func() {
-			if !finished {
-				tk.DoneOutcome(breaker.Failure) // the streamer panicked
-			}
-		}()
-		cs, err := streamer(ctx, desc, cc, method, callOpts...)
-		finished = true
+		cs, err := guard(tk, func() (grpc.ClientStream, error) {
+			return streamer(ctx, desc, cc, method, callOpts...)
+		})
 		if err != nil {
 			tk.DoneOutcome(o.classify(err))
 			return cs, err
@@ -277,14 +281,7 @@ func UnaryServerInterceptor(b *breaker.Breaker, opts ...Option) grpc.UnaryServer
 		if err != nil {
 			return nil, rejected(err)
 		}
-		finished := false
-		defer func() {
-			if !finished {
-				tk.DoneOutcome(breaker.Failure) // the handler panicked
-			}
-		}()
-		resp, err := handler(ctx, req)
-		finished = true
+		resp, err := guard(tk, func() (any, error) { return handler(ctx, req) })
 		tk.DoneOutcome(o.classify(err))
 		return resp, err
 	}
