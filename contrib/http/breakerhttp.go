@@ -31,9 +31,10 @@
 // Middleware sheds load in front of an http.Handler: while the breaker
 // rejects, it answers 503 Service Unavailable itself, with a Retry-After
 // header when the breaker knows when it will admit calls again. A handled
-// request is a failure when the handler panics or writes a status of 500 or
-// above, neutral when the client went away (the request context was
-// cancelled) before a 5xx, and a success otherwise.
+// request is a failure when the handler panics; otherwise it is neutral when
+// the client went away (the request context was cancelled by the time the
+// handler returned), a failure when the handler wrote a status of 500 or
+// above, and a success otherwise (no status written means 200).
 package breakerhttp
 
 import (
