@@ -318,6 +318,29 @@ func (b *Breaker) openLeft(w uint64, now int64) int64 {
 	return openRemaining(w, now, b.s.maxOpen)
 }
 
+// publishRecord makes r the current open record unless a newer one (of a
+// later generation) is already there: two periods started back to back by
+// different goroutines may publish their records in either order, and the
+// older must not hide the newer.
+func (b *Breaker) publishRecord(r *openRecord) {
+	for {
+		old := b.openRec.Load()
+		if old != nil && genNewer(old.gen, r.gen) {
+			return
+		}
+		if b.openRec.CompareAndSwap(old, r) {
+			return
+		}
+	}
+}
+
+// genNewer reports whether generation a is newer than b (modulo 2^13, a is
+// less than half the ring ahead).
+func genNewer(a, b uint16) bool {
+	d := (a - b) & genMask
+	return d != 0 && d < 1<<(genBits-1)
+}
+
 // streakOf returns the trip streak of the open period in w: how many times
 // the breaker has opened since it last closed.
 func (b *Breaker) streakOf(w uint64) uint32 {
@@ -510,7 +533,7 @@ func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, cf uin
 	if !b.word.CompareAndSwap(w, nw) {
 		return false
 	}
-	b.openRec.Store(&openRecord{
+	b.publishRecord(&openRecord{
 		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
 		gen:      genOf(nw),
 		streak:   streak,
@@ -720,7 +743,7 @@ func (b *Breaker) RecordSuccess() { b.record(Success) }
 func (b *Breaker) RecordFailure() { b.record(Failure) }
 
 func (b *Breaker) record(o Outcome) {
-	w := b.word.Load()
+	w := b.settle() // an open period that is over ends here, as on a call
 	switch phaseOf(w) {
 	case phaseClosed:
 		b.finish(Ticket{b: b, gen: genOf(w), kind: kindClosed, start: b.nowIfSlow()}, o)

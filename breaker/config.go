@@ -98,7 +98,8 @@ type Backoff struct {
 	// 0 (the default) turns backoff off; otherwise it must be at least 1.
 	Multiplier float64
 	// Max caps an open period. Default: 10 * Timeout, at most
-	// MaxOpenDuration. Must not be less than Timeout.
+	// MaxOpenDuration. Must not be less than Timeout, and may only be set
+	// together with Multiplier.
 	Max time.Duration
 	// Jitter, in [0, 1), shortens each open period by a random fraction of
 	// at most Jitter, so that many breakers that tripped together do not probe

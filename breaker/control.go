@@ -37,7 +37,7 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 		// The word is already published; a rejection that reads it before
 		// this record falls back to b.errFrc, which lacks only RetryAt.
 		deadline := int64(payloadOf(nw)&deadlineMask) * 1000
-		b.openRec.Store(&openRecord{
+		b.publishRecord(&openRecord{
 			err: OpenError{Name: b.s.name, State: StateForcedOpen, RetryAt: b.timeAt(deadline), sentinel: ErrOpen},
 			gen: genOf(nw),
 		})

@@ -48,7 +48,7 @@
 //   - Half-open admits up to HalfOpenMaxCalls probes in flight; a finished
 //     probe frees its slot; others get ErrTooManyRequests. SuccessThreshold
 //     successful probes close the breaker; one failed probe reopens it. A
-//     probe slot held longer than ProbeLease with no admission since is
+//     probe slot held for ProbeLease with no admission since is
 //     reclaimed, so a lost Ticket cannot wedge the breaker.
 //   - A Neutral result (by default an error matching context.Canceled) frees
 //     its slot and decides nothing, in every state.

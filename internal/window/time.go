@@ -12,15 +12,24 @@ const MaxBuckets = 1 << 12
 // Each bucket has three counters (calls, failures, slow calls), each one
 // uint64 that carries its own tag:
 //
-//	 63        51 50                32 31                            0
-//	+------------+--------------------+-------------------------------+
-//	| generation |  period (19 bits)  |  count (32 bits, saturating)  |
-//	+------------+--------------------+-------------------------------+
+//	 63        51 50                      24 23                        0
+//	+------------+--------------------------+---------------------------+
+//	| generation |     period (27 bits)     | count (24 bits, saturates) |
+//	+------------+--------------------------+---------------------------+
 //
-// period is floor(now / width) modulo 2^19. Counting into a counter whose tag
+// period is floor(now / width) modulo 2^27. Counting into a counter whose tag
 // differs from the writer's replaces the word with (writer's tag, 1) in the
-// same compare-and-swap, unless the counter already belongs to a newer
-// generation or period, in which case the late outcome is dropped.
+// same compare-and-swap. The one exception is a late writer: when the counter
+// already holds the same generation and a period at most one window ahead of
+// the writer's, the writer's outcome is older than the window and is
+// dropped. A counter of another generation is always replaced: writers check
+// the breaker's generation just before they add, so the writer's generation
+// is the current one unless a transition slipped in between.
+//
+// Tags compare modulo their width, so a bucket left untouched for 2^27
+// periods (155 days of 100 ms buckets) could read as current again, and one
+// whose generation was lapped by 8192 transitions within a window could be
+// counted for the current generation; neither is reachable in practice.
 type Time struct {
 	width   int64
 	buckets []bucket
@@ -31,9 +40,9 @@ type bucket struct {
 }
 
 const (
-	periodBits  = 19
+	periodBits  = 27
 	periodMask  = 1<<periodBits - 1
-	countBits   = 32
+	countBits   = 24
 	countMask   = 1<<countBits - 1
 	tagGenShift = countBits + periodBits // 51
 )
@@ -58,28 +67,28 @@ func (t *Time) Add(gen uint16, now int64, failure, slow bool) {
 	p := floorDiv(now, t.width)
 	b := &t.buckets[floorMod(p, int64(len(t.buckets)))]
 	tag := t.tag(gen, p)
-	bump(&b.calls, tag)
+	n := uint64(len(t.buckets))
+	bump(&b.calls, tag, n)
 	if failure {
-		bump(&b.failures, tag)
+		bump(&b.failures, tag, n)
 	}
 	if slow {
-		bump(&b.slow, tag)
+		bump(&b.slow, tag, n)
 	}
 }
 
-func bump(c *atomic.Uint64, tag uint64) {
+func bump(c *atomic.Uint64, tag uint64, n uint64) {
 	for {
 		old := c.Load()
 		var next uint64
 		if oldTag := old >> countBits; oldTag == tag {
-			n := old & countMask
-			if n == countMask {
+			if old&countMask == countMask {
 				return // saturated
 			}
 			next = old + 1
 		} else {
-			if old != 0 && newerTag(oldTag, tag) {
-				return // a newer period or generation owns the counter
+			if old != 0 && aheadWithin(oldTag, tag, n) {
+				return // the counter already serves a later period: we are late
 			}
 			next = tag<<countBits | 1
 		}
@@ -89,15 +98,14 @@ func bump(c *atomic.Uint64, tag uint64) {
 	}
 }
 
-// newerTag reports whether tag a is newer than tag b: a newer generation, or
-// the same generation and a later period.
-func newerTag(a, b uint64) bool {
-	ga, gb := uint16(a>>periodBits)&genMask, uint16(b>>periodBits)&genMask
-	if ga != gb {
-		return genNewer(ga, gb)
+// aheadWithin reports whether tag a is of the same generation as tag b and
+// at most n periods after it.
+func aheadWithin(a, b, n uint64) bool {
+	if a>>periodBits != b>>periodBits {
+		return false
 	}
 	d := (a - b) & periodMask
-	return d != 0 && d < 1<<(periodBits-1)
+	return d != 0 && d <= n
 }
 
 // Sum returns what gen's window holds at time now.

@@ -48,10 +48,3 @@ type Window interface {
 const GenBits = 13
 
 const genMask = 1<<GenBits - 1
-
-// genNewer reports whether generation a is newer than b, comparing modulo
-// 2^GenBits (a is newer when it is less than half the ring ahead of b).
-func genNewer(a, b uint16) bool {
-	d := (a - b) & genMask
-	return d != 0 && d < 1<<(GenBits-1)
-}

@@ -175,13 +175,14 @@ func TestTimeWindowTable(t *testing.T) {
 		// Each counter carries its own tag, so a late writer of an older
 		// generation may still fill a counter the new generation has not
 		// touched; what matters is that the new generation never sees it.
-		{"late writer of an older generation dropped", []op{
-			add(2, 5, false, false), add(1, 5, true, true), sum(2, 5, 1, 0, 0),
-			add(2, 5, true, false), sum(2, 5, 2, 1, 0),
+		{"a writer of another generation replaces the counter", []op{
+			// Writers check the breaker's generation just before adding, so
+			// the writer's generation is taken as the current one.
+			add(2, 5, false, false), add(1, 5, true, true), sum(2, 5, 0, 0, 0), sum(1, 5, 1, 1, 1),
+			add(2, 5, true, false), sum(2, 5, 1, 1, 0), sum(1, 5, 0, 0, 1),
 		}},
 		{"generation wraps", []op{
-			add(genMask, 5, true, false), add(0, 5, false, false), // 0 is newer than 8191
-			add(genMask, 5, true, false), sum(0, 5, 1, 0, 0),
+			add(genMask, 5, true, false), add(0, 5, false, false), sum(0, 5, 1, 0, 0),
 		}},
 		{"negative now", []op{add(1, -1, true, false), sum(1, -1, 1, 1, 0), sum(1, 20, 0, 0, 0)}},
 	} {
@@ -220,14 +221,56 @@ func TestHelpers(t *testing.T) {
 			}
 		}
 	}
-	if !genNewer(0, genMask) || genNewer(genMask, 0) || genNewer(4, 4) {
-		t.Error("genNewer is wrong around the wrap")
+	gen1 := uint64(1) << periodBits
+	for _, tc := range []struct {
+		a, b, n uint64
+		want    bool
+	}{
+		{6, 5, 10, true},           // one period ahead
+		{15, 5, 10, true},          // exactly one window ahead
+		{16, 5, 10, false},         // more than a window ahead: stale, replace
+		{5, 5, 10, false},          // the same tag
+		{5, 6, 10, false},          // behind
+		{0, periodMask, 10, true},  // ahead across the wrap
+		{gen1 | 6, 5, 10, false},   // another generation is never "ahead"
+		{6, gen1 | 5, 10, false},   // either way round
+		{periodMask, 0, 10, false}, // far behind across the wrap
+	} {
+		if got := aheadWithin(tc.a, tc.b, tc.n); got != tc.want {
+			t.Errorf("aheadWithin(%#x, %#x, %d) = %v, want %v", tc.a, tc.b, tc.n, got, tc.want)
+		}
 	}
-	if !newerTag(uint64(1)<<periodBits, 5) {
-		t.Error("a newer generation must be newer whatever the period")
+}
+
+// An idle gap of any length must neither drop new writes nor bring back old
+// ones (the lost-writes-after-idle class of bug).
+func TestTimeWindowIdleGaps(t *testing.T) {
+	const width = int64(100_000_000) // 100 ms
+	for _, gap := range []int64{1, 9, 10, 11, 1 << 18, 1<<18 + 5, 1 << 19, 1<<19 + 3, 1 << 26, 1<<26 + 7} {
+		w := NewTime(width, 10)
+		w.Add(1, 0, true, false)
+		now := gap * width
+		w.Add(1, now, true, false)
+		want := Figures{Calls: 1, Failures: 1}
+		if gap < 10 {
+			want = Figures{Calls: 2, Failures: 2}
+		}
+		if got := w.Sum(1, now); got != want {
+			t.Errorf("gap of %d buckets: Sum = %+v, want %+v", gap, got, want)
+		}
 	}
-	if newerTag(5, 5) || !newerTag(6, 5) || newerTag(5, 6) || !newerTag(0, periodMask) {
-		t.Error("newerTag periods are wrong")
+}
+
+// Generations that differ are never "newer": many transitions with no call
+// between them must not make a bucket refuse the current generation's writes.
+func TestTimeWindowGenerationLap(t *testing.T) {
+	w := NewTime(1000, 4)
+	w.Add(1, 0, true, false)
+	for _, gen := range []uint16{2, 4097, 5001, 8191, 0} {
+		w.Add(gen, 0, true, false)
+		if got := w.Sum(gen, 0); got != (Figures{Calls: 1, Failures: 1}) {
+			t.Fatalf("generation %d: Sum = %+v, want its own single failure", gen, got)
+		}
 	}
 }
 
