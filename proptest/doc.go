@@ -25,7 +25,7 @@
 //
 // # Sizes
 //
-// go test runs 3000 rapid cases per property and 300 histories; the last
+// go test runs 3000 rapid cases per property and 500 histories; the last
 // line of the output (go test -v, or go test without package arguments)
 // says how many ran. FUSEBOX_LONG=1 (make verify-long) runs far more.
 // -rapid.checks=N and -rapid.steps=N override the rapid sizes.

@@ -175,3 +175,21 @@ func TestFinding6OpenDeadlineWrap(t *testing.T) {
 			err, clk.Now(), oe.RetryAt)
 	}
 }
+
+// Finding 8: after thousands of transitions a new period's record is taken
+// for an older one and not published: its rejections lose RetryAt.
+func TestFinding8RecordAfterManyTransitions(t *testing.T) {
+	b, _ := newFake(t, breaker.Config{FailureThreshold: 1}, true)
+	b.RecordFailure() // trip: a record of an early generation
+	for range 4097 {
+		b.Reset()
+	}
+	if err := b.ForceOpen(time.Nanosecond); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Allow()
+	var oe *breaker.OpenError
+	if !errors.As(err, &oe) || !oe.RetryAt.Equal(epoch.Add(time.Microsecond)) {
+		t.Fatalf("Allow = %v; want forced-open until %v", err, epoch.Add(time.Microsecond))
+	}
+}

@@ -14,16 +14,23 @@ import (
 // much larger size.
 var long = os.Getenv("FUSEBOX_LONG") != ""
 
+// mutating is set by scripts/mutate.sh: gremlins runs the suite once per
+// mutant, so every suite runs small.
+var mutating = os.Getenv("FUSEBOX_MUTATE") != ""
+
 // Sizes of the suites. `make test` runs the small ones; -rapid.checks on the
 // command line (or RAPID_CHECKS) overrides the number of rapid checks.
 const (
-	defaultChecks = 400
-	longChecks    = 25000
+	defaultChecks = 3000
+	longChecks    = 100000
 	defaultSteps  = 60
 	longSteps     = 120
 
-	defaultHistories = 300
-	longHistories    = 12000
+	defaultHistories = 500
+	longHistories    = 30000
+
+	mutateChecks    = 300
+	mutateHistories = 40
 )
 
 // What ran, for the summary line TestMain prints (go test shows it even
@@ -38,8 +45,11 @@ var (
 )
 
 func histories() int {
-	if long {
+	switch {
+	case long:
 		return longHistories
+	case mutating:
+		return mutateHistories
 	}
 	return defaultHistories
 }
@@ -59,8 +69,11 @@ func TestMain(m *testing.M) {
 		}
 	}
 	checks, steps := defaultChecks, defaultSteps
-	if long {
+	switch {
+	case long:
 		checks, steps = longChecks, longSteps
+	case mutating:
+		checks = mutateChecks
 	}
 	setDefault("rapid.checks", "RAPID_CHECKS", fmt.Sprint(checks))
 	setDefault("rapid.steps", "RAPID_STEPS", fmt.Sprint(steps))

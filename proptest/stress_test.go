@@ -18,8 +18,11 @@ import (
 // values (go test -race -cpu=1,2,4,8 -run Stress ./proptest/).
 
 func trials(n int) int {
-	if long {
+	switch {
+	case long:
 		return 20 * n
+	case mutating:
+		return max(n/4, 2)
 	}
 	return n
 }
