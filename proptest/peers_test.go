@@ -181,3 +181,32 @@ func TestPeerClass6WindowAcrossIdleGaps(t *testing.T) {
 		}
 	}
 }
+
+// Class 2, probes: a probe whose slot the lease reclaimed, or admitted in an
+// earlier half-open period, is stale too: its success must not close the
+// breaker, its failure not reopen it, its end not free a current slot.
+func TestPeerClass2StaleProbeResults(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	b := breaker.MustNew(breaker.Config{FailureThreshold: 1, HalfOpenMaxCalls: 2, Timeout: time.Second, ProbeLease: time.Second, Clock: clk})
+	openToHalfOpen(t, b, clk)
+	lostA, _ := b.Allow()
+	lostB, _ := b.Allow()
+	clk.Advance(time.Second)
+	current, err := b.Allow() // reclaims both slots: a new generation
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := b.Allow()
+	lostA.Done(nil)
+	lostB.Done(errBackend)
+	if c := b.Counts(); c.State != breaker.StateHalfOpen || c.ProbesInFlight != 2 || c.ProbeSuccesses != 0 {
+		t.Fatalf("reclaimed probes' results changed the breaker: %+v", c)
+	}
+	current.Done(errBackend) // reopens
+	clk.Advance(time.Hour)
+	_ = b.State() // a later half-open period
+	held.Done(nil)
+	if c := b.Counts(); c.State != breaker.StateHalfOpen || c.ProbeSuccesses != 0 {
+		t.Fatalf("a probe of an earlier half-open period changed a later one: %+v", c)
+	}
+}
