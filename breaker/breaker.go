@@ -41,16 +41,22 @@ type Breaker struct {
 	notify  *notifier   // nil without OnStateChange
 	totals  stripes
 	errHalf *OpenError // rejection while half-open and full
-	errOpen *OpenError // rejection while open when openRec is not current
 	errFrc  *OpenError // rejection while forced open
 }
 
 type openRecord struct {
 	err      OpenError
+	word     uint64 // the word (without the due bit) that started the period
 	gen      uint16
 	streak   uint32
-	deadline int64 // end of an open period, ns since origin, not wrapped
+	deadline int64 // end of the period, ns since origin, not wrapped
 }
+
+// matches reports whether r describes the period of word w. Comparing the
+// whole word (phase, generation and deadline bits) rather than the
+// generation alone keeps a record from a period 8192 generations back from
+// passing for the current one.
+func (r *openRecord) matches(w uint64) bool { return r != nil && r.word == w&^dueBit }
 
 // New returns a closed breaker configured by cfg, or a *ConfigError (which
 // matches ErrInvalidConfig) naming the first field that breaks a rule.
@@ -76,7 +82,6 @@ func New(cfg Config) (*Breaker, error) {
 		b.notify = newNotifier(s.onChange)
 	}
 	b.errHalf = &OpenError{Name: s.name, State: StateHalfOpen, sentinel: ErrTooManyRequests}
-	b.errOpen = &OpenError{Name: s.name, State: StateOpen, sentinel: ErrOpen}
 	b.errFrc = &OpenError{Name: s.name, State: StateForcedOpen, sentinel: ErrOpen}
 	return b, nil
 }
@@ -217,10 +222,11 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 			if !isDue(w) {
 				if b.timer != nil {
 					// The timer sets the due bit when the period ends:
-					// no clock read while rejecting.
-					return Ticket{}, b.reject(w)
-				}
-				if b.openLeft(w, b.now()) > 0 {
+					// no clock read while rejecting (but see rejectTimed).
+					if err := b.rejectTimed(w); err != nil {
+						return Ticket{}, err
+					}
+				} else if b.openLeft(w, b.now()) > 0 {
 					return Ticket{}, b.reject(w)
 				}
 			}
@@ -260,9 +266,10 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 		case phaseForced:
 			if !isDue(w) {
 				if b.timer != nil {
-					return Ticket{}, b.reject(w)
-				}
-				if forcedRemaining(w, b.now()) > 0 {
+					if err := b.rejectTimed(w); err != nil {
+						return Ticket{}, err
+					}
+				} else if forcedRemaining(w, b.now()) > 0 {
 					return Ticket{}, b.reject(w)
 				}
 			}
@@ -292,19 +299,65 @@ func (b *Breaker) probeTicket(w uint64, now int64) Ticket {
 // errors were prepared when the state was entered.
 func (b *Breaker) reject(w uint64) error {
 	b.totals.pick().rejected.Add(1)
+	return b.rejection(w)
+}
+
+// rejectEvery is how often (in rejections counted on one stripe) a breaker
+// that relies on its timer still reads the clock while rejecting.
+const rejectEvery = 32
+
+// rejectTimed rejects a call during an open or forced period whose timer has
+// not reported it over, without reading the clock. Runtime timers can fire
+// milliseconds late on a loaded machine, so every rejectEvery-th rejection
+// counted on a stripe reads the clock after all: under load the first probe
+// comes at most a few dozen calls after the deadline, and the average
+// rejection pays under a nanosecond for it. It returns nil, counting nothing,
+// if the period turns out to be over.
+func (b *Breaker) rejectTimed(w uint64) error {
+	st := b.totals.pick()
+	if st.rejected.Add(1)%rejectEvery == 0 {
+		now := b.now()
+		left := b.openLeft(w, now)
+		if phaseOf(w) == phaseForced {
+			left = forcedRemaining(w, now)
+		}
+		if left <= 0 {
+			st.rejected.Add(^uint64(0)) // not a rejection after all
+			return nil
+		}
+	}
+	return b.rejection(w)
+}
+
+// rejection returns the error for a rejection in word w.
+func (b *Breaker) rejection(w uint64) error {
 	switch phaseOf(w) {
 	case phaseHalfOpen:
 		return b.errHalf
 	case phaseForcedIndef:
 		return b.errFrc
 	}
-	if rec := b.openRec.Load(); rec != nil && rec.gen == genOf(w) {
+	if rec := b.openRec.Load(); rec.matches(w) {
 		return &rec.err
 	}
+	return b.rejectUnpublished(w)
+}
+
+// rejectUnpublished builds the error for a rejection that raced with the
+// start of its period: the word is published but its record is not yet. The
+// deadline is read off the word, so RetryAt is exact; this is the only
+// rejection that allocates, and only for the few nanoseconds between a
+// period's CAS and its record's publication.
+func (b *Breaker) rejectUnpublished(w uint64) error {
+	now := b.now()
+	e := &OpenError{Name: b.s.name, State: StateOpen, sentinel: ErrOpen}
 	if phaseOf(w) == phaseForced {
-		return b.errFrc
+		e.State = StateForcedOpen
+		e.RetryAt = b.timeAt(now + max(forcedRemaining(w, now), 0))
+	} else {
+		e.RetryAt = b.timeAt(now + max(openRemaining(w, now, b.s.maxOpen), 0))
 	}
-	return b.errOpen
+	return e
 }
 
 // openLeft returns how long the open period in w still lasts at now (<= 0:
@@ -312,20 +365,20 @@ func (b *Breaker) reject(w uint64) error {
 // left open and untouched for about 39 hours would take for a deadline still
 // ahead; the period's record keeps it whole, so it decides once published.
 func (b *Breaker) openLeft(w uint64, now int64) int64 {
-	if rec := b.openRec.Load(); rec != nil && rec.gen == genOf(w) && rec.err.State == StateOpen {
+	if rec := b.openRec.Load(); rec.matches(w) && phaseOf(w) == phaseOpen {
 		return rec.deadline - now
 	}
 	return openRemaining(w, now, b.s.maxOpen)
 }
 
-// publishRecord makes r the current open record unless a newer one (of a
-// later generation) is already there: two periods started back to back by
-// different goroutines may publish their records in either order, and the
-// older must not hide the newer.
+// publishRecord makes r the current open record unless the record already
+// there describes the breaker's current period: two periods started back to
+// back by different goroutines may publish their records in either order,
+// and the older must not hide the newer.
 func (b *Breaker) publishRecord(r *openRecord) {
 	for {
 		old := b.openRec.Load()
-		if old != nil && genNewer(old.gen, r.gen) {
+		if old != nil && old != r && old.matches(b.word.Load()) {
 			return
 		}
 		if b.openRec.CompareAndSwap(old, r) {
@@ -334,17 +387,10 @@ func (b *Breaker) publishRecord(r *openRecord) {
 	}
 }
 
-// genNewer reports whether generation a is newer than b (modulo 2^13, a is
-// less than half the ring ahead).
-func genNewer(a, b uint16) bool {
-	d := (a - b) & genMask
-	return d != 0 && d < 1<<(genBits-1)
-}
-
 // streakOf returns the trip streak of the open period in w: how many times
 // the breaker has opened since it last closed.
 func (b *Breaker) streakOf(w uint64) uint32 {
-	if rec := b.openRec.Load(); rec != nil && rec.gen == genOf(w) {
+	if rec := b.openRec.Load(); rec.matches(w) {
 		return rec.streak
 	}
 	return 1
@@ -361,6 +407,18 @@ func (b *Breaker) finish(t Ticket, o Outcome) {
 			o = Failure // a slow probe fails the probe, and counts as a failure
 		}
 	}
+	now = b.tally(o, slow, now)
+	switch t.kind {
+	case kindClosed, kindDisabled:
+		b.closedResult(t.gen, t.kind, o, slow, now)
+	case kindProbe:
+		b.probeResult(t.gen, true, o, slow, now)
+	}
+}
+
+// tally counts an outcome in the lifetime totals and returns now, read if
+// it was needed and not given (-1: not read).
+func (b *Breaker) tally(o Outcome, slow bool, now int64) int64 {
 	st := b.totals.pick()
 	switch o {
 	case Success:
@@ -377,19 +435,15 @@ func (b *Breaker) finish(t Ticket, o Outcome) {
 	if slow {
 		st.slow.Add(1)
 	}
-	switch t.kind {
-	case kindClosed, kindDisabled:
-		b.closedResult(t.gen, t.kind, o, slow, now)
-	case kindProbe:
-		b.probeResult(t.gen, true, o, slow, now)
-	}
+	return now
 }
 
 // closedResult applies an outcome admitted under generation gen while closed
-// (or disabled).
-func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now int64) {
+// (or disabled). It reports false if it found the outcome stale (the period
+// it belonged to is over) before it changed anything.
+func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now int64) bool {
 	if o == Neutral {
-		return
+		return true
 	}
 	failure := o == Failure
 	admitted := phaseClosed
@@ -400,7 +454,7 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	if phaseOf(w) != admitted || genOf(w) != gen {
 		// Stale: the period it belonged to is over. It must not even take a
 		// place in the window, where it would push out a current outcome.
-		return
+		return false
 	}
 	if b.s.win != nil {
 		if now < 0 && b.s.win.NeedsTime() {
@@ -411,11 +465,11 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 		b.s.win.Add(gen, now, failure, slow)
 	}
 	if kind == kindDisabled {
-		return
+		return true
 	}
 	for ; ; w = b.word.Load() {
 		if phaseOf(w) != phaseClosed || genOf(w) != gen {
-			return // stale: the closed period it belonged to is over
+			return false // stale: the closed period it belonged to is over
 		}
 		cf := closedFailures(w)
 		if !failure {
@@ -435,7 +489,7 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 				now = b.now()
 			}
 			if b.trip(w, 1, ReasonConsecutiveFailures, now, cf, WindowCounts{}) {
-				return
+				return true
 			}
 			continue
 		}
@@ -444,14 +498,14 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 		}
 	}
 	if b.s.win == nil || !(failure || slow) || (b.s.failRate == 0 && b.s.slowRate == 0) {
-		return
+		return true
 	}
 	if now < 0 {
 		now = b.now()
 	}
 	f := b.s.win.Sum(gen, now)
 	if f.Calls < b.s.minCalls {
-		return
+		return true
 	}
 	wc := windowCounts(f.Calls, f.Failures, f.Slow)
 	var reason Reason
@@ -461,30 +515,30 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	case b.s.slowRate > 0 && wc.SlowRate >= b.s.slowRate:
 		reason = ReasonSlowCallRate
 	default:
-		return
+		return true
 	}
 	for {
 		w := b.word.Load()
 		if phaseOf(w) != phaseClosed || genOf(w) != gen {
-			return
+			return true // counted; someone else ended the period meanwhile
 		}
 		if b.trip(w, 1, reason, now, closedFailures(w), wc) {
-			return
+			return true
 		}
 	}
 }
 
 // probeResult applies an outcome admitted under generation gen while
 // half-open. slot says whether the call holds a probe slot (RecordSuccess and
-// RecordFailure do not).
-func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, slow bool, now int64) {
+// RecordFailure do not). It reports false if it found the outcome stale.
+func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, slow bool, now int64) bool {
 	if o == Success && slow && b.s.slowRate > 0 {
 		o = Failure
 	}
 	for {
 		w := b.word.Load()
 		if phaseOf(w) != phaseHalfOpen || genOf(w) != gen {
-			return // stale: reclaimed by the lease, or the period is over
+			return false // stale: reclaimed by the lease, or the period is over
 		}
 		inFlight, succ, streak := halfOpenFields(w)
 		if slot && inFlight > 0 {
@@ -496,7 +550,7 @@ func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, slow bool, now i
 				now = b.now()
 			}
 			if b.trip(w, streak+1, ReasonProbeFailed, now, 0, WindowCounts{}) {
-				return
+				return true
 			}
 			continue
 		case Success:
@@ -512,13 +566,13 @@ func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, slow bool, now i
 						}
 						b.emitProbes(w, nw, ReasonProbesSucceeded, now, succ)
 					}
-					return
+					return true
 				}
 				continue
 			}
 		}
 		if b.word.CompareAndSwap(w, pack(phaseHalfOpen, gen, halfOpenPayload(inFlight, succ, streak))) {
-			return
+			return true
 		}
 	}
 }
@@ -535,6 +589,7 @@ func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, cf uin
 	}
 	b.publishRecord(&openRecord{
 		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
+		word:     nw,
 		gen:      genOf(nw),
 		streak:   streak,
 		deadline: now + d,
@@ -663,7 +718,10 @@ func (b *Breaker) Call(fn func() error) error {
 		return err
 	}
 	if phaseOf(w) == phaseOpen && !isDue(w) && b.timer != nil {
-		return b.reject(w)
+		if err := b.rejectTimed(w); err != nil {
+			return err
+		}
+		w = b.settle() // the timer is late: end the period here
 	}
 	t, err := b.allowSlow(w)
 	if err != nil {
@@ -743,17 +801,26 @@ func (b *Breaker) RecordSuccess() { b.record(Success) }
 func (b *Breaker) RecordFailure() { b.record(Failure) }
 
 func (b *Breaker) record(o Outcome) {
-	w := b.settle() // an open period that is over ends here, as on a call
-	switch phaseOf(w) {
-	case phaseClosed:
-		b.finish(Ticket{b: b, gen: genOf(w), kind: kindClosed, start: b.nowIfSlow()}, o)
-	case phaseDisabled:
-		b.finish(Ticket{b: b, gen: genOf(w), kind: kindDisabled, start: b.nowIfSlow()}, o)
-	case phaseHalfOpen:
-		b.finish(Ticket{b: b, gen: genOf(w), kind: kindNone, start: b.nowIfSlow()}, o)
-		b.probeResult(genOf(w), false, o, false, -1)
-	default:
-		b.finish(Ticket{b: b, start: b.nowIfSlow()}, o)
+	now := b.tally(o, false, -1)
+	// The outcome belongs to whatever period is current when it is applied:
+	// if the breaker moves on between reading the word and applying it, the
+	// outcome is applied to the new period rather than dropped as stale.
+	for {
+		w := b.settle() // an open period that is over ends here, as on a call
+		var applied bool
+		switch phaseOf(w) {
+		case phaseClosed:
+			applied = b.closedResult(genOf(w), kindClosed, o, false, now)
+		case phaseDisabled:
+			applied = b.closedResult(genOf(w), kindDisabled, o, false, now)
+		case phaseHalfOpen:
+			applied = b.probeResult(genOf(w), false, o, false, now)
+		default:
+			applied = true // open or forced open: only the totals count it
+		}
+		if applied {
+			return
+		}
 	}
 }
 

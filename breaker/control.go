@@ -38,8 +38,10 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 		// this record falls back to b.errFrc, which lacks only RetryAt.
 		deadline := int64(payloadOf(nw)&deadlineMask) * 1000
 		b.publishRecord(&openRecord{
-			err: OpenError{Name: b.s.name, State: StateForcedOpen, RetryAt: b.timeAt(deadline), sentinel: ErrOpen},
-			gen: genOf(nw),
+			err:      OpenError{Name: b.s.name, State: StateForcedOpen, RetryAt: b.timeAt(deadline), sentinel: ErrOpen},
+			word:     nw,
+			gen:      genOf(nw),
+			deadline: deadline,
 		})
 		b.armTimer(nw, deadline)
 	}

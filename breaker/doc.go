@@ -57,7 +57,11 @@
 //   - Every transition starts a new generation. A result admitted under an
 //     earlier generation is counted in the lifetime totals and changes
 //     nothing else: a slow call admitted while closed can neither trip nor
-//     close a later half-open breaker.
+//     close a later half-open breaker. Generations are numbered modulo 8192
+//     (13 bits of the state word), so a result that arrives after exactly a
+//     multiple of 8192 further transitions is taken for current, as is a
+//     count-window outcome 8192 transitions old that is still among the last
+//     WindowSize calls.
 //   - IsOpen is true while calls are rejected for being open (StateOpen and
 //     StateForcedOpen).
 //   - Counts totals are lifetime totals; Counts.Window is the current window.
@@ -72,6 +76,8 @@
 // compare-and-swap; no call path takes a lock, uses a channel or starts a
 // goroutine. A successful call while closed costs one load of that word plus
 // one add to a per-core counter (and the window's count when a rate rule is
-// on); a rejection while open costs one load and one per-core add, with no
-// clock read when the breaker uses the system clock. Neither allocates.
+// on); a rejection while open costs one load and one per-core add. With the
+// system clock a runtime timer reports the end of the open period, so a
+// rejection reads no clock, except one in every 32 per core, which catches a
+// timer that fires late on a loaded machine. Neither allocates.
 package breaker

@@ -27,8 +27,10 @@ var (
 //	if errors.As(err, &oe) { log.Printf("%s is %s, retry at %v", oe.Name, oe.State, oe.RetryAt) }
 //
 // Rejections return pointers to OpenErrors that the breaker prepared when it
-// changed state, so rejecting allocates nothing. An OpenError is shared: do
-// not modify it.
+// changed state, so rejecting allocates nothing. (The one exception is a
+// rejection in the few nanoseconds between the start of an open period and
+// the publication of its prepared error: it builds its own, from the same
+// deadline.) An OpenError is shared: do not modify it.
 type OpenError struct {
 	// Name is Config.Name of the breaker that rejected the call.
 	Name string

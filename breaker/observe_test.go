@@ -60,20 +60,23 @@ func TestOpenErrorWithoutName(t *testing.T) {
 
 func TestOpenErrorFallbacks(t *testing.T) {
 	// Rejections that read the word before the period's record is published
-	// fall back to the prepared errors, which lack only RetryAt, and to the
-	// deadline kept in the word.
+	// build their error from the deadline kept in the word: RetryAt is still
+	// exact.
 	eachClock(t, Config{FailureThreshold: 1, Timeout: time.Second}, func(e *env) {
 		e.fails(1)
+		tripped := e.b.timeAt(e.b.now())
 		e.b.openRec.Store(nil)
 		oe := e.rejected(ErrOpen)
 		eq(t, "State", oe.State, StateOpen)
-		eq(t, "RetryAt", oe.RetryAt, time.Time{})
+		eq(t, "RetryAt", oe.RetryAt, tripped.Add(time.Second))
 		e.openLasts(time.Second)
 		e.b.Reset()
+		forced := e.b.timeAt(e.b.now())
 		e.b.ForceOpen(time.Hour)
 		e.b.openRec.Store(nil)
 		oe = e.rejected(ErrOpen)
 		eq(t, "State", oe.State, StateForcedOpen)
+		eq(t, "RetryAt", oe.RetryAt, forced.Add(time.Hour))
 	})
 }
 

@@ -563,8 +563,9 @@ func (m *Model) closedResult(kind TicketKind, o breaker.Outcome, slow bool) {
 	// "every success and failure also goes into a sliding window ...; once
 	// the window holds MinimumCalls calls, a failure rate >=
 	// FailureRateThreshold or a slow-call rate >= SlowCallRateThreshold trips
-	// it."
-	if m.S.FailRate == 0 && m.S.SlowRate == 0 {
+	// it. The rates are checked when a failure or a slow call is recorded
+	// ..., so a success never trips the breaker."
+	if m.S.FailRate == 0 && m.S.SlowRate == 0 || !(failure || slow) {
 		return
 	}
 	wc := m.WindowCounts()
