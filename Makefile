@@ -21,8 +21,16 @@ build: ## build every module
 test: ## the whole test suite with the race detector, every module
 	@set -e; for d in $(MODULE_DIRS); do \
 		echo "== test $$d"; \
-		(cd $$d && GORACE=halt_on_error=1 $(GO) test -race -count=1 -timeout=30m ./...); \
+		if [ "$$d" = "." ]; then \
+			GORACE=halt_on_error=1 $(GO) test -race -count=1 -timeout=30m $$($(GO) list ./... | grep -v /proptest); \
+		else \
+			(cd $$d && GORACE=halt_on_error=1 $(GO) test -race -count=1 -timeout=30m ./...); \
+		fi; \
 	done
+	@echo "== property, linearizability and stress suites (proptest/)"
+	cd proptest && GORACE=halt_on_error=1 $(GO) test -race -count=1 -timeout=30m
+	@echo "== stress tests at several -cpu values"
+	cd proptest && GORACE=halt_on_error=1 $(GO) test -race -count=1 -timeout=30m -run 'Stress' -cpu 1,2,4,8
 	@echo "== benchmarks compile and run one iteration"
 	cd benchmarks && $(GO) test -race -count=1 -run='^$$' -bench=. -benchtime=1x ./...
 
@@ -55,6 +63,7 @@ verify-long: ## the property and linearizability suites at a much larger size
 mutate: ## mutation testing of breaker/ and internal/ with gremlins
 	./scripts/mutate.sh $(GREMLINS)
 
-fuzz: ## run each fuzz target for a while
-	$(GO) test ./proptest/ -run=^$$ -fuzz=FuzzConfig -fuzztime=60s
-	$(GO) test ./proptest/ -run=^$$ -fuzz=FuzzStateWord -fuzztime=60s
+fuzz: ## run each fuzz target for a minute (their seed corpora run in `make test`)
+	$(GO) test ./proptest/ -run='^$$' -fuzz='^FuzzConfig$$' -fuzztime=60s
+	$(GO) test ./proptest/ -run='^$$' -fuzz='^FuzzStateWordPublic$$' -fuzztime=60s
+	$(GO) test ./breaker/ -run='^$$' -fuzz='^FuzzStateWord$$' -fuzztime=60s

@@ -824,13 +824,6 @@ func (b *Breaker) record(o Outcome) {
 	}
 }
 
-func (b *Breaker) nowIfSlow() int64 {
-	if b.s.slowDur > 0 {
-		return b.now()
-	}
-	return 0
-}
-
 // State returns the current state. An open (or forced-open) period whose
 // deadline has passed is ended here, as on the next call: State then reports
 // half-open (or closed).
