@@ -76,6 +76,7 @@ type statusWriter struct {
 	status int
 }
 
+// WriteHeader remembers the first final status code and passes it on.
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 { // 1xx responses are not final
 		w.status = code
@@ -83,6 +84,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write records an implicit 200 if no status was written, and passes p on.
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK

@@ -113,8 +113,11 @@ type fakeTimer struct {
 	when  atomic.Int64 // deadline as an offset of the fake clock; -1 when disarmed
 }
 
+// Reset re-arms the timer to fire once the fake clock has advanced by d from
+// now, and reports whether it was armed.
 func (t *fakeTimer) Reset(d time.Duration) bool {
 	return t.when.Swap(t.clock.nanos.Load()+max(int64(d), 0)) >= 0
 }
 
+// Stop disarms the timer and reports whether it was armed.
 func (t *fakeTimer) Stop() bool { return t.when.Swap(-1) >= 0 }
