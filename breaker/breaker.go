@@ -412,7 +412,7 @@ func (b *Breaker) finish(t Ticket, o Outcome) {
 	case kindClosed, kindDisabled:
 		b.closedResult(t.gen, t.kind, o, slow, now)
 	case kindProbe:
-		b.probeResult(t.gen, true, o, slow, now)
+		b.probeResult(t.gen, true, o, now)
 	}
 }
 
@@ -530,11 +530,9 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 
 // probeResult applies an outcome admitted under generation gen while
 // half-open. slot says whether the call holds a probe slot (RecordSuccess and
-// RecordFailure do not). It reports false if it found the outcome stale.
-func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, slow bool, now int64) bool {
-	if o == Success && slow && b.s.slowRate > 0 {
-		o = Failure
-	}
+// RecordFailure do not). It reports false if it found the outcome stale. A
+// slow probe arrives here already counted as a Failure (see finish).
+func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, now int64) bool {
 	for {
 		w := b.word.Load()
 		if phaseOf(w) != phaseHalfOpen || genOf(w) != gen {
@@ -814,7 +812,7 @@ func (b *Breaker) record(o Outcome) {
 		case phaseDisabled:
 			applied = b.closedResult(genOf(w), kindDisabled, o, false, now)
 		case phaseHalfOpen:
-			applied = b.probeResult(genOf(w), false, o, false, now)
+			applied = b.probeResult(genOf(w), false, o, now)
 		default:
 			applied = true // open or forced open: only the totals count it
 		}
