@@ -237,3 +237,15 @@ func TestForcedOpenRejectsWithErrOpen(t *testing.T) {
 	}
 	eq(t, "Rejected", e.counts().Rejected, 1)
 }
+
+// ForceOpen accepts durations up to and including MaxForceDuration.
+func TestForceOpenLimit(t *testing.T) {
+	e := newEnv(t, Config{})
+	if err := e.b.ForceOpen(MaxForceDuration); err != nil {
+		t.Fatalf("ForceOpen(MaxForceDuration) = %v", err)
+	}
+	eq(t, "State", e.b.State(), StateForcedOpen)
+	if err := e.b.ForceOpen(MaxForceDuration + 1); err == nil {
+		t.Fatal("ForceOpen(MaxForceDuration+1) accepted")
+	}
+}

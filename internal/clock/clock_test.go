@@ -233,3 +233,20 @@ func TestFakeConcurrentAdvanceFiresOnce(t *testing.T) {
 		}
 	}
 }
+
+// Reset and Stop report whether the timer was armed, also for a timer armed
+// for the very first instant of the fake clock.
+func TestFakeTimerArmedAtZero(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	tm := f.AfterFunc(0, func() {})
+	if !tm.Stop() {
+		t.Fatal("Stop of a timer armed for offset 0 reported it disarmed")
+	}
+	if tm.Stop() {
+		t.Fatal("a second Stop reported the timer armed")
+	}
+	tm.Reset(0)
+	if !tm.Reset(time.Second) {
+		t.Fatal("Reset of a timer armed for offset 0 reported it disarmed")
+	}
+}
