@@ -10,6 +10,7 @@ require (
 	github.com/fusebox-go/fusebox v0.0.0
 	github.com/mercari/go-circuitbreaker v0.0.2
 	github.com/sony/gobreaker/v2 v2.4.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da
 	gonum.org/v1/plot v0.17.0
 )
