@@ -243,7 +243,6 @@ type settings struct {
 	maxOpen          int64
 	classify         func(error) Outcome
 	onChange         func(Transition)
-	timed            bool // slowDur > 0: calls are timed
 	plain            bool // no window, no timing, default classifier
 }
 

@@ -40,7 +40,6 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 		b.publishRecord(&openRecord{
 			err:      OpenError{Name: b.s.name, State: StateForcedOpen, RetryAt: b.timeAt(deadline), sentinel: ErrOpen},
 			word:     nw,
-			gen:      genOf(nw),
 			deadline: deadline,
 		})
 		b.armTimer(nw, deadline)

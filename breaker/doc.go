@@ -74,9 +74,11 @@
 //
 // The whole state machine is one 64-bit word changed only by
 // compare-and-swap; no call path takes a lock, uses a channel or starts a
-// goroutine. A successful call while closed costs one load of that word plus
-// one add to a per-core counter (and the window's count when a rate rule is
-// on); a rejection while open costs one load and one per-core add. With the
+// goroutine. A successful call while closed costs two loads of that word
+// (before and after the call) plus one add to a per-core counter (and the
+// window's count when a rate rule is on); a rejection while open costs a
+// load of the word, a load of the period's prepared error and one per-core
+// add (BenchmarkCallClosed, BenchmarkCallOpen). With the
 // system clock a runtime timer reports the end of the open period, so a
 // rejection reads no clock, except one in every 32 per core, which catches a
 // timer that fires late on a loaded machine. Neither allocates.

@@ -70,8 +70,9 @@ func (r Reason) String() string {
 type Transition struct {
 	// Name is Config.Name.
 	Name string
-	// From and To are the states before and after. They are equal only for
-	// ReasonProbeLeaseExpired and for Reset of a closed breaker.
+	// From and To are the states before and after. They are equal for a
+	// probe-lease reclaim (ReasonProbeLeaseExpired) and for Reset, ForceOpen
+	// or Disable applied to a breaker already in the state they ask for.
 	From, To State
 	// Generation numbers the transitions of this breaker: 1 for the first,
 	// then one more for each, with no gaps.
@@ -113,7 +114,6 @@ type notifier struct {
 type event struct {
 	t    Transition
 	gen  uint16 // 13-bit generation of the word the transition published
-	show bool   // false for generation bumps that users do not see
 	link *event
 }
 
@@ -149,9 +149,7 @@ func (n *notifier) drain() {
 			n.pending = slices.Delete(n.pending, i, i+1)
 			e.t.Generation = n.next
 			n.next++
-			if e.show {
-				n.deliver(e.t)
-			}
+			n.deliver(e.t)
 			for e := n.head.Swap(nil); e != nil; e = e.link {
 				n.pending = append(n.pending, e)
 			}
