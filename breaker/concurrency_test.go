@@ -181,9 +181,9 @@ func TestNoWedgeUnderChaos(t *testing.T) {
 }
 
 func TestClosedConservation(t *testing.T) {
-	b := mustNew(t, Config{FailureThreshold: MaxCount, WindowSize: 1 << 16})
+	b := mustNew(t, Config{FailureThreshold: MaxCount, WindowSize: 8192})
 	var wg sync.WaitGroup
-	const per = 500
+	const per = 128 // 64 x 128 = 8192 calls: the whole window
 	for g := range hammerers {
 		wg.Add(1)
 		go func() {

@@ -173,15 +173,28 @@ type Config struct {
 	WindowType WindowType
 
 	// WindowSize is the number of calls a CountWindow remembers.
-	// Default 100; at most 65536.
+	// Default 100; at most 8192 (a longer memory belongs in a TimeWindow).
 	WindowSize uint32
 
 	// WindowDuration is the span of a TimeWindow. Default 60s.
 	WindowDuration time.Duration
 
 	// WindowBuckets is the number of buckets a TimeWindow is split into; it
-	// must divide WindowDuration exactly. Default 10; at most 4096.
+	// must divide WindowDuration exactly, into buckets of at least 1ms.
+	// Default 10; at most 4096.
 	WindowBuckets uint32
+
+	// MaxStuckCalls, when set, trips a closed breaker (ReasonStuckCalls) as
+	// soon as more than MaxStuckCalls calls admitted in its current closed
+	// period have each been in flight for at least SlowCallDuration without
+	// finishing: a dependency that hangs is noticed before its calls time
+	// out. Calls are tracked in buckets of SlowCallDuration, so the rule
+	// notices at the latest on the first call, State or Counts after the
+	// (MaxStuckCalls+1)-th such call has been in flight for 2 x
+	// SlowCallDuration, and never counts a call younger than
+	// SlowCallDuration. When such calls finish they count as usual.
+	// Requires SlowCallDuration. Default 0: rule off (and it costs nothing).
+	MaxStuckCalls uint32
 
 	// Backoff lengthens repeated open periods. Default: off.
 	Backoff Backoff
@@ -236,7 +249,10 @@ type settings struct {
 	slowDur          int64
 	slowRate         float64
 	minCalls         uint64
-	win              window.Window
+	windowSize       int   // count window: N (0: none)
+	bucketWidth      int64 // time window: bucket width in ns (0: none)
+	buckets          int   // time window: number of buckets
+	maxStuck         uint32
 	backoffMult      float64
 	backoffMax       int64
 	jitter           float64
@@ -370,7 +386,7 @@ func (c Config) resolve() (settings, error) {
 			size = DefaultWindowSize
 		}
 		if size > window.MaxCountSize {
-			return s, invalid("WindowSize", c.WindowSize, "must be at most 65536")
+			return s, invalid("WindowSize", c.WindowSize, "must be at most "+strconv.Itoa(window.MaxCountSize))
 		}
 		s.minCalls = uint64(c.MinimumCalls)
 		if s.minCalls == 0 {
@@ -380,7 +396,7 @@ func (c Config) resolve() (settings, error) {
 			return s, invalid("MinimumCalls", c.MinimumCalls, "must not exceed WindowSize ("+strconv.FormatUint(uint64(size), 10)+"): the window could never hold that many calls")
 		}
 		if useWindow {
-			s.win = window.NewCount(int(size))
+			s.windowSize = int(size)
 		}
 	case TimeWindow:
 		if c.WindowSize != 0 {
@@ -404,11 +420,21 @@ func (c Config) resolve() (settings, error) {
 		if s.minCalls == 0 {
 			s.minCalls = DefaultMinimumCalls
 		}
-		s.win = window.NewTime(int64(dur)/int64(n), int(n))
+		if int64(dur)/int64(n) < window.MinBucketWidth {
+			return s, invalid("WindowBuckets", c.WindowBuckets, "must split WindowDuration ("+dur.String()+") into buckets of at least 1ms")
+		}
+		s.bucketWidth = int64(dur) / int64(n)
+		s.buckets = int(n)
 	default:
 		return s, invalid("WindowType", c.WindowType, "must be CountWindow or TimeWindow")
 	}
 
+	if c.MaxStuckCalls > 0 {
+		if c.SlowCallDuration == 0 {
+			return s, invalid("MaxStuckCalls", c.MaxStuckCalls, "needs SlowCallDuration (> 0): a call is stuck once it has run that long")
+		}
+		s.maxStuck = c.MaxStuckCalls
+	}
 	s.classify = c.Classify
 	s.onChange = c.OnStateChange
 	return s, nil

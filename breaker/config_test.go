@@ -95,9 +95,9 @@ func TestValidEdgeConfigs(t *testing.T) {
 		{"Backoff.Max equal Timeout", Config{Timeout: time.Minute, Backoff: Backoff{Multiplier: 3, Max: time.Minute}}},
 		{"jitter alone", Config{Backoff: Backoff{Jitter: 0.99}}},
 		{"rates at 1", Config{FailureRateThreshold: 1, SlowCallRateThreshold: 1, SlowCallDuration: 1}},
-		{"max window size", Config{WindowSize: 1 << 16, MinimumCalls: 1 << 16}},
+		{"max window size", Config{WindowSize: 8192, MinimumCalls: 8192}},
 		{"window size 1", Config{WindowSize: 1, FailureRateThreshold: 0.5}},
-		{"max buckets", Config{WindowType: TimeWindow, WindowDuration: 4096, WindowBuckets: 4096}},
+		{"max buckets", Config{WindowType: TimeWindow, WindowDuration: 4096 * time.Millisecond, WindowBuckets: 4096}},
 		{"time window defaults", Config{WindowType: TimeWindow}},
 		{"time window large MinimumCalls", Config{WindowType: TimeWindow, MinimumCalls: 1 << 20}},
 	} {
@@ -120,7 +120,7 @@ func TestResolveDefaults(t *testing.T) {
 	eq(t, "timeout", s.timeout, int64(DefaultTimeout))
 	eq(t, "lease", s.lease, int64(DefaultProbeLease))
 	eq(t, "maxOpen", s.maxOpen, int64(DefaultTimeout))
-	if s.win != nil {
+	if s.windowSize != 0 || s.bucketWidth != 0 {
 		t.Fatal("the zero Config keeps a window")
 	}
 
@@ -149,7 +149,7 @@ func TestStringers(t *testing.T) {
 	eq(t, "Reason", ReasonConsecutiveFailures.String(), "consecutive-failures")
 	eq(t, "Reason", ReasonRelease.String(), "release")
 	eq(t, "Reason(0)", Reason(0).String(), "unknown")
-	eq(t, "Reason past the last", (ReasonRelease + 1).String(), "unknown")
+	eq(t, "Reason past the last", (ReasonStuckCalls + 1).String(), "unknown")
 	eq(t, "Reason(255)", Reason(255).String(), "unknown")
 	eq(t, "Reason(200)", Reason(200).String(), "unknown")
 	for r := ReasonConsecutiveFailures; r <= ReasonRelease; r++ {

@@ -1,9 +1,11 @@
 package breaker
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
+
+	"github.com/fusebox-go/fusebox/internal/window"
 )
 
 // Counts is a snapshot of a breaker's figures. The lifetime totals are summed
@@ -42,6 +44,12 @@ type Counts struct {
 	// half-open period (0 in other states).
 	ProbeSuccesses uint32
 
+	// StuckCalls is the number of calls admitted in the current closed
+	// period that have been in flight for at least SlowCallDuration, as the
+	// MaxStuckCalls rule counts them (0 when the rule is off or in other
+	// states).
+	StuckCalls uint64
+
 	// LastFailTime is when the most recent failure was recorded; zero if
 	// there has been none.
 	LastFailTime time.Time
@@ -71,54 +79,125 @@ type WindowCounts struct {
 	SlowRate    float64 // Slow / Calls (0 when Calls is 0)
 }
 
-// stripe holds one share of the lifetime totals. Each goroutine adds to the
-// stripe picked by its stack address, so goroutines on different cores
-// mostly write to different cache lines; Counts sums all stripes.
+// The lifetime totals, kept like Java's LongAdder: one base stripe while
+// nobody contends, per-core stripes from the first contended update on.
+const (
+	totSuccess = iota
+	totFailure
+	totNeutral
+	totSlow
+	totRejected
+	numTotals
+)
+
+// stripe holds one share of the lifetime totals, on a cache line (two, as
+// x86 prefetches pairs) of its own.
 type stripe struct {
-	success  atomic.Uint64
-	failure  atomic.Uint64
-	neutral  atomic.Uint64
-	slow     atomic.Uint64
-	rejected atomic.Uint64
-	_        [128 - 5*8]byte // one stripe per 128 bytes: two lines, as x86 prefetches pairs
+	n [numTotals]atomic.Uint64
+	_ [128 - numTotals*8]byte
 }
 
-type stripes struct {
-	s     []stripe
-	shift uint // 64 - log2(len(s))
+// adder is a set of monotonic counters that costs one stripe while a single
+// core updates it. The base stripe is updated by compare-and-swap; the first
+// CAS that fails (another core updated the same counter in between) makes
+// the adder allocate one stripe per core slot (up to 64), and from then on
+// every goroutine adds to the stripe its stack address picks, which keeps
+// contended counting as cheap as it is per-core. Sums add the base and all
+// stripes; every counter only grows, so a sum never goes backwards.
+type adder struct {
+	base    stripe
+	stripes atomic.Pointer[[]stripe]
 }
 
-func newStripes(procs int) stripes {
+// counter returns the word of total k the calling goroutine adds to.
+func (a *adder) counter(k int) *atomic.Uint64 {
+	if st := a.stripes.Load(); st != nil {
+		s := *st
+		return &s[window.GoroutineHash()&uint64(len(s)-1)].n[k]
+	}
+	return &a.base.n[k]
+}
+
+// inc adds one to total k.
+func (a *adder) inc(k int) { a.add(a.counter(k), k) }
+
+// add adds one to counter c of total k, as returned by counter.
+func (a *adder) add(c *atomic.Uint64, k int) {
+	if c != &a.base.n[k] {
+		c.Add(1)
+		return
+	}
+	old := c.Load()
+	if c.CompareAndSwap(old, old+1) {
+		return
+	}
+	a.spread()
+	a.counter(k).Add(1)
+}
+
+func (a *adder) spread() {
 	n := 1
-	for n < 2*procs && n < 64 {
+	for n < 2*runtime.GOMAXPROCS(0) && n < 64 {
 		n <<= 1
 	}
-	bits := uint(0)
-	for 1<<bits < n {
-		bits++
-	}
-	return stripes{s: make([]stripe, n), shift: 64 - bits}
+	st := make([]stripe, n)
+	a.stripes.CompareAndSwap(nil, &st)
 }
 
-// pick returns the stripe for the calling goroutine. A goroutine's stack
-// address is stable while it runs and differs between goroutines, which makes
-// it a free, lock-free "goroutine id" for spreading writes; the hash mixes
-// the address above 2 KiB (the smallest stack) so nearby frames of one
-// goroutine share a stripe.
-func (st *stripes) pick() *stripe {
-	var marker byte
-	h := uint64(uintptr(unsafe.Pointer(&marker))>>11) * 0x9E3779B97F4A7C15
-	return &st.s[h>>st.shift]
+// width returns the number of stripes counted into: 1 until contention.
+func (a *adder) width() int {
+	if st := a.stripes.Load(); st != nil {
+		return len(*st)
+	}
+	return 1
 }
 
-func (st *stripes) sum() (succ, fail, neutral, slow, rejected uint64) {
-	for i := range st.s {
-		s := &st.s[i]
-		succ += s.success.Load()
-		fail += s.failure.Load()
-		neutral += s.neutral.Load()
-		slow += s.slow.Load()
-		rejected += s.rejected.Load()
+// sum returns the totals.
+func (a *adder) sum() (v [numTotals]uint64) {
+	for k := range v {
+		v[k] = a.base.n[k].Load()
 	}
-	return
+	if st := a.stripes.Load(); st != nil {
+		for i := range *st {
+			for k := range v {
+				v[k] += (*st)[i].n[k].Load()
+			}
+		}
+	}
+	return v
+}
+
+// Counts returns a snapshot of the breaker's figures. Like State, it ends an
+// open period that is over and applies the stuck-call rule.
+func (b *Breaker) Counts() Counts {
+	w := b.settle()
+	var now int64 = -1
+	if b.stuck != nil && phaseOf(w) == phaseClosed {
+		now = b.now()
+		if b.stuckTrip(w, now) {
+			w = b.settle()
+		}
+	}
+	var c Counts
+	c.State = phaseOf(w).public()
+	t := b.totals.sum()
+	c.SuccessCalls, c.FailureCalls, c.NeutralCalls = t[totSuccess], t[totFailure], t[totNeutral]
+	c.SlowCalls, c.Rejected = t[totSlow], t[totRejected]
+	c.TotalCalls = c.SuccessCalls + c.FailureCalls + c.NeutralCalls
+	switch phaseOf(w) {
+	case phaseClosed:
+		c.ConsecutiveFailures = closedFailures(w)
+		if b.stuck != nil {
+			c.StuckCalls = b.stuck.count(genOf(w), now)
+		}
+	case phaseHalfOpen:
+		c.ProbesInFlight, c.ProbeSuccesses, _ = halfOpenFields(w)
+	}
+	if lf := b.lastFail.Load(); lf != 0 {
+		c.LastFailTime = b.timeAt(lf - 1)
+	}
+	if phaseOf(w) == phaseClosed || phaseOf(w) == phaseDisabled {
+		c.Window = b.windowCounts(w)
+	}
+	return c
 }

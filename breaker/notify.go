@@ -40,6 +40,9 @@ const (
 	ReasonDisable
 	// ReasonRelease: Release was called.
 	ReasonRelease
+	// ReasonStuckCalls: more than MaxStuckCalls calls of the closed period
+	// had been in flight for at least SlowCallDuration.
+	ReasonStuckCalls
 )
 
 var reasonNames = [...]string{
@@ -55,6 +58,7 @@ var reasonNames = [...]string{
 	ReasonForceExpired:        "force-expired",
 	ReasonDisable:             "disable",
 	ReasonRelease:             "release",
+	ReasonStuckCalls:          "stuck-calls",
 }
 
 // String returns a short kebab-case name such as "consecutive-failures".
@@ -87,6 +91,9 @@ type Transition struct {
 	// ProbeSuccesses is the number of successful probes when a half-open
 	// breaker closed or reopened.
 	ProbeSuccesses uint32
+	// StuckCalls is the number of stuck calls that tripped the breaker
+	// (ReasonStuckCalls).
+	StuckCalls uint64
 	// Window holds the window's figures when a rate rule tripped.
 	Window WindowCounts
 	// OpenFor is the length of the open period that starts (To == StateOpen,

@@ -22,10 +22,10 @@ func TestLateTimerNoticedByRejections(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Config{FailureThreshold: 1, Timeout: time.Second})
 			tc.start(e.b)
-			e.b.timer.Stop() // the timer will be "late": it never fires
+			e.b.timer.Load().t.Stop() // the timer will be "late": it never fires
 			e.fc.Advance(time.Second)
 			rejected := 0
-			for range 2 * rejectEvery * len(e.b.totals.s) {
+			for range 2 * rejectEvery * e.b.totals.width() {
 				err := tc.call(e.b)
 				if err == nil {
 					break
@@ -35,7 +35,7 @@ func TestLateTimerNoticedByRejections(t *testing.T) {
 				}
 				rejected++
 			}
-			if rejected >= rejectEvery*len(e.b.totals.s) {
+			if rejected >= rejectEvery*e.b.totals.width() {
 				t.Fatalf("still rejecting after %d calls past the deadline", rejected)
 			}
 			if got := e.b.Counts().Rejected; got != uint64(rejected)+1 && got != uint64(rejected) {

@@ -91,7 +91,7 @@ func genConfig(t *rapid.T, notify bool) breaker.Config {
 	case 2: // time
 		c.WindowType = breaker.TimeWindow
 		n := rapid.IntRange(1, 5).Draw(t, "WindowBuckets")
-		width := rapid.SampledFrom([]time.Duration{1, 7, time.Microsecond, time.Millisecond, time.Second}).Draw(t, "bucket width")
+		width := rapid.SampledFrom([]time.Duration{time.Millisecond, 7 * time.Millisecond, time.Second}).Draw(t, "bucket width")
 		c.WindowBuckets = uint32(n)
 		c.WindowDuration = time.Duration(n) * width
 		c.MinimumCalls = uint32(rapid.IntRange(0, 6).Draw(t, "MinimumCalls"))

@@ -173,7 +173,7 @@ func Resolve(cfg breaker.Config) (Settings, []string) {
 		if size == 0 {
 			size = 100
 		}
-		if cfg.WindowSize > 65536 {
+		if cfg.WindowSize > 8192 {
 			flag("WindowSize")
 		}
 		// MinimumCalls: "Default 10, or WindowSize if that is smaller. Must
@@ -202,7 +202,8 @@ func Resolve(cfg breaker.Config) (Settings, []string) {
 			n = 10
 		}
 		// "Default 10; at most 4096"; "it must divide WindowDuration exactly".
-		if n > 4096 || (dur > 0 && dur%n != 0) {
+		// "must divide WindowDuration exactly, into buckets of at least 1ms".
+		if n > 4096 || (dur > 0 && dur%n != 0) || (dur > 0 && dur/n < int64(time.Millisecond)) {
 			flag("WindowBuckets")
 		}
 		s.MinCalls = uint64(cfg.MinimumCalls)

@@ -125,14 +125,14 @@ func TestStressConservation(t *testing.T) {
 	configs := []breaker.Config{
 		{FailureThreshold: 3, HalfOpenMaxCalls: 3, SuccessThreshold: 2},
 		{FailureRateThreshold: 0.5, WindowSize: 20, MinimumCalls: 5, HalfOpenMaxCalls: 2},
-		{FailureRateThreshold: 0.5, SlowCallRateThreshold: 0.5, SlowCallDuration: 5, WindowType: breaker.TimeWindow,
-			WindowDuration: 100, WindowBuckets: 10, MinimumCalls: 4, Backoff: breaker.Backoff{Multiplier: 2, Jitter: 0.5}},
+		{FailureRateThreshold: 0.5, SlowCallRateThreshold: 0.5, SlowCallDuration: 5 * time.Millisecond, WindowType: breaker.TimeWindow,
+			WindowDuration: 100 * time.Millisecond, WindowBuckets: 10, MinimumCalls: 4, Backoff: breaker.Backoff{Multiplier: 2, Jitter: 0.5}},
 	}
 	for trial := range trials(24) {
 		statStressTrials.Add(1)
 		clk := clock.NewFake(epoch)
 		cfg := configs[trial%len(configs)]
-		cfg.Timeout, cfg.ProbeLease, cfg.Clock = 20, 10, clk
+		cfg.Timeout, cfg.ProbeLease, cfg.Clock = 20*time.Millisecond, 10*time.Millisecond, clk
 		var transitions atomic.Int64
 		cfg.OnStateChange = func(breaker.Transition) { transitions.Add(1) }
 		b := breaker.MustNew(cfg)
@@ -161,7 +161,7 @@ func TestStressConservation(t *testing.T) {
 							}()
 							return b.Call(func() error {
 								if r.IntN(4) == 0 {
-									clk.Advance(time.Duration(r.IntN(8)))
+									clk.Advance(time.Duration(r.IntN(8)) * time.Millisecond)
 								}
 								if panics {
 									panic(errPanicVal)
@@ -197,7 +197,7 @@ func TestStressConservation(t *testing.T) {
 						held = append(held[:i], held[i+1:]...)
 						map[breaker.Outcome]*atomic.Uint64{breaker.Success: &succ, breaker.Failure: &fail, breaker.Neutral: &neutral}[o].Add(1)
 					case p < 90:
-						clk.Advance(time.Duration(r.IntN(15)))
+						clk.Advance(time.Duration(r.IntN(15)) * time.Millisecond)
 					case p < 93:
 						b.Reset()
 					case p < 95:

@@ -1,151 +1,303 @@
 package window
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // MaxBuckets is the largest number of buckets a Time window may have.
 const MaxBuckets = 1 << 12
 
-// Time sums the outcomes of the last D of time, split into B buckets of width
-// D/B. The window at time now is the bucket holding now plus the B-1 buckets
-// before it.
+// MinBucketWidth is the narrowest bucket a Time window accepts, in ns: a
+// bucket boundary is a timer firing, and a period number must never wrap.
+const MinBucketWidth = 1_000_000 // 1 ms
+
+// Time keeps the figures of the completions of the last D of time, split
+// into B buckets of width D/B: the window at period p (p = now/width) holds
+// the completions since the start of period p-B+1.
 //
-// Each bucket has three counters (calls, failures, slow calls), each one
-// uint64 that carries its own tag:
+// # Cumulative counters and boundary snapshots
 //
-//	 63        51 50                      24 23                        0
-//	+------------+--------------------------+---------------------------+
-//	| generation |     period (27 bits)     | count (24 bits, saturates) |
-//	+------------+--------------------------+---------------------------+
+// A completion is one increment of one of four counters, by category:
+// success, slow success, failure, slow failure. The counters only grow
+// while a generation lasts, so the window is a difference: the counters now
+// minus a snapshot of them taken when period p-B+1 began. Because the four
+// categories are disjoint and each difference is at least 0, every window
+// read satisfies Failures <= Calls and Slow <= Calls, whatever writers do
+// meanwhile. Nothing rotates on the call path: a completion is one CAS on a
+// counter, and the snapshots are taken at bucket boundaries by Advance (from
+// the breaker's timer, or lazily by the first completion that reads a later
+// period off the clock).
 //
-// period is floor(now / width) modulo 2^27. Counting into a counter whose tag
-// differs from the writer's replaces the word with (writer's tag, 1) in the
-// same compare-and-swap. The one exception is a late writer: when the counter
-// already holds the same generation and a period at most one window ahead of
-// the writer's, the writer's outcome is older than the window and is
-// dropped. A counter of another generation is always replaced: writers check
-// the breaker's generation just before they add, so the writer's generation
-// is the current one unless a transition slipped in between.
+// # Counter words
 //
-// Tags compare modulo their width, so a bucket left untouched for 2^27
-// periods (155 days of 100 ms buckets) could read as current again, and one
-// whose generation was lapped by 8192 transitions within a window could be
-// counted for the current generation; neither is reachable in practice.
+//	 63        51 50                                                   0
+//	+------------+------------------------------------------------------+
+//	| generation |                  count (51 bits, wraps)              |
+//	+------------+------------------------------------------------------+
+//
+// A writer loads the word, then checks that its generation is still the
+// breaker's, then CASes: the same generation adds one, another generation is
+// replaced by (writer's generation, 1). A writer of an earlier generation
+// can only succeed on a word that no writer of the current generation has
+// touched since its check, which the current generation's first writer then
+// replaces: a late result never reaches the current generation's counts.
+// Readers count only words of the generation they ask for. Counts wrap modulo
+// 2^51 and differences are taken modulo 2^51, so a window is exact as long as
+// it holds fewer than 2^50 completions.
+//
+// # Contention
+//
+// The counters start as one set (base). When a CAS on base fails because
+// another core changed it, the window allocates one set per core slot (up
+// to 64, each on its own cache line) and from then on every goroutine counts
+// into the set its stack address picks; sums add all sets. An uncontended
+// window therefore costs one cache line, and a contended one scales.
+//
+// # Snapshots
+//
+// The ring holds B+1 snapshots, each tagged with its period and the
+// generation it summed. A snapshot is written under a version word (a
+// sequence lock whose writer never waits: a second writer of the same slot
+// gives up, and a reader that sees it change treats the snapshot as
+// missing and takes the next later one, a shorter window). A snapshot for a
+// period whose boundary found another generation means that generation began
+// after the boundary: its whole count is inside the window.
 type Time struct {
-	width   int64
-	buckets []bucket
+	width int64
+	n     uint64
+	// cur is the latest period Advance has published, with the armed bit
+	// (bit 63) that the breaker uses to know whether its timer runs.
+	cur  atomic.Uint64
+	_    [56]byte
+	base counters
+	sets atomic.Pointer[[]counters]
+	ring []snapshot
 }
 
-type bucket struct {
-	calls, failures, slow atomic.Uint64
+type counters struct {
+	c [4]atomic.Uint64
+	_ [32]byte
+}
+
+type snapshot struct {
+	ver atomic.Uint64 // period<<15 | gen<<2 | valid<<1 | busy
+	c   [4]atomic.Uint64
 }
 
 const (
-	periodBits  = 27
-	periodMask  = 1<<periodBits - 1
-	countBits   = 24
-	countMask   = 1<<countBits - 1
-	tagGenShift = countBits + periodBits // 51
+	tCountBits = 51
+	tCountMask = 1<<tCountBits - 1
+	tGenShift  = tCountBits
+	armedBit   = 1 << 63
+	periodMask = armedBit - 1
+
+	verBusy   = 1
+	verValid  = 2
+	verGenSh  = 2
+	verPerSh  = 15
+	maxSetLen = 64
 )
 
 // NewTime returns a window of n buckets, each width nanoseconds wide.
 func NewTime(width int64, n int) *Time {
-	if width < 1 || n < 1 || n > MaxBuckets {
+	if width < MinBucketWidth || n < 1 || n > MaxBuckets {
 		panic("window: time window shape out of range") // callers validate first
 	}
-	return &Time{width: width, buckets: make([]bucket, n)}
+	return &Time{width: width, n: uint64(n), ring: make([]snapshot, n+1)}
 }
 
-// NeedsTime reports true.
-func (*Time) NeedsTime() bool { return true }
+// Width returns the width of a bucket in ns.
+func (t *Time) Width() int64 { return t.width }
 
-func (t *Time) tag(gen uint16, period int64) uint64 {
-	return uint64(gen&genMask)<<periodBits | uint64(period)&periodMask
+// PeriodAt returns the period holding now (ns since the origin, >= 0).
+func (t *Time) PeriodAt(now int64) uint64 { return uint64(max(now, 0) / t.width) }
+
+// Current returns the latest published period and whether it is armed.
+func (t *Time) Current() (period uint64, armed bool) {
+	c := t.cur.Load()
+	return c & periodMask, c&armedBit != 0
 }
 
-// Add records one outcome at time now.
-func (t *Time) Add(gen uint16, now int64, failure, slow bool) {
-	p := floorDiv(now, t.width)
-	b := &t.buckets[floorMod(p, int64(len(t.buckets)))]
-	tag := t.tag(gen, p)
-	n := uint64(len(t.buckets))
-	bump(&b.calls, tag, n)
+// SetArmed sets or clears the armed bit and reports whether it changed it.
+func (t *Time) SetArmed(on bool) bool {
+	for {
+		c := t.cur.Load()
+		if (c&armedBit != 0) == on {
+			return false
+		}
+		if t.cur.CompareAndSwap(c, c^armedBit) {
+			return true
+		}
+	}
+}
+
+// Counter returns the counter word a completion of this kind adds to, for
+// the calling goroutine.
+func (t *Time) Counter(failure, slow bool) *atomic.Uint64 {
+	k := 0
 	if failure {
-		bump(&b.failures, tag, n)
+		k = 2
 	}
 	if slow {
-		bump(&b.slow, tag, n)
+		k++
 	}
+	if sets := t.sets.Load(); sets != nil {
+		s := *sets
+		return &s[GoroutineHash()&uint64(len(s)-1)].c[k]
+	}
+	return &t.base.c[k]
 }
 
-func bump(c *atomic.Uint64, tag uint64, n uint64) {
-	for {
-		old := c.Load()
-		var next uint64
-		if oldTag := old >> countBits; oldTag == tag {
-			if old&countMask == countMask {
-				return // saturated
+// TryInc adds one to counter c for generation gen, given the value old that
+// was loaded before the caller checked gen against the breaker. It reports
+// false if c changed meanwhile: reload, check again, retry. A failure on the
+// base set is contention, and spreads the counters over per-core sets.
+func (t *Time) TryInc(c *atomic.Uint64, old uint64, gen uint16) bool {
+	g := uint64(gen&genMask) << tGenShift
+	next := g | 1
+	if old&^tCountMask == g {
+		next = g | (old+1)&tCountMask
+	}
+	if c.CompareAndSwap(old, next) {
+		return true
+	}
+	if t.sets.Load() == nil && t.isBase(c) {
+		t.spread()
+	}
+	return false
+}
+
+func (t *Time) isBase(c *atomic.Uint64) bool {
+	return c == &t.base.c[0] || c == &t.base.c[1] || c == &t.base.c[2] || c == &t.base.c[3]
+}
+
+// spread allocates the per-core sets. The base set keeps what it counted;
+// sums include it.
+func (t *Time) spread() {
+	n := 1
+	for n < 2*runtime.GOMAXPROCS(0) && n < maxSetLen {
+		n <<= 1
+	}
+	sets := make([]counters, n)
+	t.sets.CompareAndSwap(nil, &sets)
+}
+
+// totals sums gen's counters by category.
+func (t *Time) totals(gen uint16) (v [4]uint64) {
+	g := uint64(gen&genMask) << tGenShift
+	add := func(cs *counters) {
+		for k := range cs.c {
+			if w := cs.c[k].Load(); w&^tCountMask == g {
+				v[k] += w & tCountMask
 			}
-			next = old + 1
-		} else {
-			if old != 0 && aheadWithin(oldTag, tag, n) {
-				return // the counter already serves a later period: we are late
-			}
-			next = tag<<countBits | 1
 		}
-		if c.CompareAndSwap(old, next) {
+	}
+	add(&t.base)
+	if sets := t.sets.Load(); sets != nil {
+		for i := range *sets {
+			add(&(*sets)[i])
+		}
+	}
+	return v
+}
+
+// Advance publishes period p as current, first taking the snapshots of the
+// boundaries from the last published period to p (the last B+1 of them) from
+// generation gen's counters. A boundary that went by unnoticed (a late
+// timer, an idle stretch) gets the counters as they are now: exact when
+// nothing completed in between, otherwise those completions count as older
+// than they are, so the window is a little shorter, never longer. It never
+// moves the published period backwards.
+func (t *Time) Advance(p uint64, gen uint16) {
+	for {
+		c := t.cur.Load()
+		from := c & periodMask
+		if p <= from && c != 0 {
+			return
+		}
+		v := t.totals(gen)
+		first := from + 1
+		if c == 0 { // nothing published yet
+			first = 0
+		}
+		if p-first > t.n {
+			first = p - t.n
+		}
+		for q := first; q <= p; q++ {
+			t.write(q, gen, v)
+		}
+		if t.cur.CompareAndSwap(c, c&armedBit|p) {
 			return
 		}
 	}
 }
 
-// aheadWithin reports whether tag a is of the same generation as tag b and
-// at most n periods after it.
-func aheadWithin(a, b, n uint64) bool {
-	if a>>periodBits != b>>periodBits {
-		return false
+// write stores the snapshot of period q unless a snapshot of q or a later
+// period is there, or another writer holds the slot.
+func (t *Time) write(q uint64, gen uint16, v [4]uint64) {
+	e := &t.ring[q%uint64(len(t.ring))]
+	old := e.ver.Load()
+	if old&verBusy != 0 || old&verValid != 0 && old>>verPerSh >= q {
+		return
 	}
-	d := (a - b) & periodMask
-	return d != 0 && d <= n
+	if !e.ver.CompareAndSwap(old, old|verBusy) {
+		return
+	}
+	for k := range v {
+		e.c[k].Store(v[k])
+	}
+	e.ver.Store(q<<verPerSh | uint64(gen&genMask)<<verGenSh | verValid)
 }
 
-// Sum returns what gen's window holds at time now.
-func (t *Time) Sum(gen uint16, now int64) Figures {
-	p := floorDiv(now, t.width)
-	n := uint64(len(t.buckets))
-	var f Figures
-	read := func(c *atomic.Uint64) uint64 {
-		w := c.Load()
-		tag := w >> countBits
-		if w == 0 || uint16(tag>>periodBits)&genMask != gen&genMask {
-			return 0
+// read returns the snapshot of period q, if the ring holds it intact.
+func (t *Time) read(q uint64) (gen uint16, v [4]uint64, ok bool) {
+	e := &t.ring[q%uint64(len(t.ring))]
+	ver := e.ver.Load()
+	if ver&verValid == 0 || ver&verBusy != 0 || ver>>verPerSh != q {
+		return 0, v, false
+	}
+	for k := range v {
+		v[k] = e.c[k].Load()
+	}
+	if e.ver.Load() != ver {
+		return 0, v, false
+	}
+	return uint16(ver>>verGenSh) & genMask, v, true
+}
+
+// Sum returns generation gen's window at period p (the published period when
+// a timer advances the window, or the period of a clock reading passed to
+// Advance first).
+func (t *Time) Sum(gen uint16, p uint64) Figures {
+	now := t.totals(gen)
+	var base [4]uint64
+	if p+1 > t.n {
+		found := false
+		for q := p + 1 - t.n; q <= p; q++ {
+			g, v, ok := t.read(q)
+			if !ok {
+				continue // missing or being rewritten: a later, shorter window
+			}
+			if g == gen&genMask {
+				base = v
+			} // else gen began after this boundary: its whole count is in
+			found = true
+			break
 		}
-		// In the window when p-n < period <= p, modulo 2^19.
-		if age := (uint64(p) - tag) & periodMask; age >= n {
-			return 0
+		if !found {
+			return Figures{} // no boundary known: claim no window at all
 		}
-		return w & countMask
 	}
-	for i := range t.buckets {
-		b := &t.buckets[i]
-		f.Calls += read(&b.calls)
-		f.Failures += read(&b.failures)
-		f.Slow += read(&b.slow)
+	var d [4]uint64
+	for k := range d {
+		if x := (now[k] - base[k]) & tCountMask; x < 1<<(tCountBits-1) {
+			d[k] = x
+		}
 	}
-	return f
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
+	return Figures{
+		Calls:    d[0] + d[1] + d[2] + d[3],
+		Failures: d[2] + d[3],
+		Slow:     d[1] + d[3],
 	}
-	return q
-}
-
-func floorMod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
-	}
-	return m
 }

@@ -1,29 +1,29 @@
-// Package window implements the lock-free sliding windows that feed a
-// breaker's failure-rate and slow-call-rate rules.
+// Package window implements the lock-free sliding windows behind a breaker's
+// failure-rate and slow-call-rate rules.
 //
-// Two shapes exist: [Count] remembers the outcomes of the last N calls, and
-// [Time] sums the outcomes of the last D of time in B buckets. Both are rings
-// of atomic words and never allocate after construction.
+// Two shapes exist: [Count] keeps the figures of the last N completions, and
+// [Time] those of the last D of time in B buckets. Neither allocates after
+// construction, except that a Time window allocates its per-core counters
+// once, the first time two cores contend for it.
 //
-// # Tags instead of clears
+// # What a reader can rely on
 //
-// Every word in a ring carries a tag next to its data: the generation of the
-// breaker state it belongs to and the position (call sequence number or time
-// period) it describes. A writer that finds a word tagged for an older period
-// or generation replaces tag and data in the same compare-and-swap that counts
-// its own outcome, so a bucket is reset by the first write of its new period,
-// never by a separate clear that a concurrent writer could slip in front of.
-// Readers simply ignore words whose tag is not current. Starting a fresh
-// window for a new generation therefore costs nothing: the old words are
-// stale the moment the generation changes.
+// Every Figures value either shape returns satisfies Failures <= Calls and
+// Slow <= Calls, under any interleaving of writers, readers and generation
+// changes. A Count window's figures are those of an exact prefix of the
+// completion order; a Time window's are those of the completions since a
+// bucket boundary, give or take completions that raced with the boundary.
 //
-// # Read consistency
+// # Generations
 //
-// A sum is taken word by word while writers carry on. It may miss an outcome
-// whose writer has claimed its place but not yet written it, and may include
-// outcomes recorded after the sum began; it never counts an outcome twice and
-// never counts one from another generation.
+// Every figure belongs to one generation of the breaker (one closed or
+// disabled period). Writers pass the generation they were admitted under and
+// use the two-step protocol of each shape (load, check the breaker, CAS), so
+// a completion admitted under an earlier generation never changes a later
+// generation's window, wherever its goroutine is preempted.
 package window
+
+import "unsafe"
 
 // Figures are the outcomes a window currently holds.
 type Figures struct {
@@ -32,19 +32,19 @@ type Figures struct {
 	Slow     uint64 // outcomes that were slow (a slow call may also be a failure)
 }
 
-// Window is what both ring shapes offer a breaker.
-type Window interface {
-	// Add records one outcome for generation gen at monotonic time now (ns).
-	Add(gen uint16, now int64, failure, slow bool)
-	// Sum returns what generation gen's window holds at time now.
-	Sum(gen uint16, now int64) Figures
-	// NeedsTime reports whether Add and Sum use now; a count window does not,
-	// so its caller may skip reading the clock.
-	NeedsTime() bool
-}
-
 // GenBits is how many bits of the generation a window keeps in its tags. The
 // breaker's generation has exactly this width.
 const GenBits = 13
 
 const genMask = 1<<GenBits - 1
+
+// GoroutineHash spreads goroutines over per-core counter sets without a
+// goroutine id: a goroutine's stack address is stable while it runs and
+// differs between goroutines. The address is taken above 2 KiB (the smallest
+// stack), so the frames of one goroutine hash alike, and mixed by a
+// multiplicative hash whose high bits are returned first.
+func GoroutineHash() uint64 {
+	var marker byte
+	h := uint64(uintptr(unsafe.Pointer(&marker))>>11) * 0x9E3779B97F4A7C15
+	return h>>32 | h<<32
+}

@@ -1,0 +1,182 @@
+package breaker
+
+// Admission: Allow, the rejections, and leaving an open period that is over.
+
+// ticket kinds.
+const (
+	kindNone     uint8 = iota // the zero Ticket
+	kindClosed                // admitted while closed
+	kindProbe                 // admitted while half-open; holds a slot
+	kindDisabled              // admitted while disabled
+)
+
+// Allow asks to make one call. On success the caller must make the call and
+// report its result with Ticket.Done. Otherwise the error is an *OpenError
+// matching ErrOpen or ErrTooManyRequests, and nothing must be reported.
+func (b *Breaker) Allow() (Ticket, error) {
+	w := b.word.Load()
+	if phaseOf(w) == phaseClosed && b.s.slowDur == 0 {
+		return Ticket{b: b, gen: genOf(w), kind: kindClosed}, nil
+	}
+	return b.allowSlow(w)
+}
+
+func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
+	for {
+		switch phaseOf(w) {
+		case phaseClosed, phaseDisabled:
+			t := Ticket{b: b, gen: genOf(w), kind: kindClosed}
+			if phaseOf(w) == phaseDisabled {
+				t.kind = kindDisabled
+			}
+			if b.s.slowDur > 0 {
+				t.start = b.now()
+				if b.stuck != nil && t.kind == kindClosed {
+					if b.stuckTrip(w, t.start) {
+						break // tripped: decide again on the new word
+					}
+					b.stuck.admit(t.gen, t.start)
+				}
+			}
+			return t, nil
+
+		case phaseOpen, phaseForced:
+			if err := b.rejectIfShut(w); err != nil {
+				return Ticket{}, err
+			}
+			if t, ok := b.leavePeriod(w); ok {
+				return t, nil
+			}
+
+		case phaseHalfOpen:
+			inFlight, succ, streak := halfOpenFields(w)
+			now := b.now()
+			if inFlight < b.s.maxProbes {
+				b.leaseStamp.Store(now)
+				if b.word.CompareAndSwap(w, w+1) { // in flight is the low field
+					return b.probeTicket(w, now), nil
+				}
+				break
+			}
+			if now-b.leaseStamp.Load() < b.s.lease {
+				return Ticket{}, b.reject(w)
+			}
+			// Every slot has been held for a whole lease with no admission
+			// since: reclaim them all under a new generation (their tickets
+			// turn stale) and take the first slot.
+			b.leaseStamp.Store(now)
+			nw := pack(phaseHalfOpen, nextGen(w), halfOpenPayload(1, succ, streak))
+			if b.word.CompareAndSwap(w, nw) {
+				b.emit(w, nw, ReasonProbeLeaseExpired, now, 0)
+				return b.probeTicket(nw, now), nil
+			}
+
+		case phaseForcedIndef:
+			return Ticket{}, b.reject(w)
+		}
+		w = b.word.Load()
+	}
+}
+
+func (b *Breaker) probeTicket(w uint64, now int64) Ticket {
+	return Ticket{b: b, gen: genOf(w), kind: kindProbe, start: now}
+}
+
+// leavePeriod ends the open or forced period in w, which is over, and admits
+// the caller: an open breaker becomes half-open with the first probe slot
+// the caller's, a forced-open one closes. It reports false if its CAS lost.
+func (b *Breaker) leavePeriod(w uint64) (Ticket, bool) {
+	now := b.now()
+	if phaseOf(w) == phaseOpen {
+		b.leaseStamp.Store(now)
+	}
+	nw, reason := b.afterPeriod(w, 1)
+	if !b.word.CompareAndSwap(w, nw) {
+		return Ticket{}, false
+	}
+	b.emit(w, nw, reason, now, 0)
+	if phaseOf(nw) == phaseHalfOpen {
+		return b.probeTicket(nw, now), true
+	}
+	t := Ticket{b: b, gen: genOf(nw), kind: kindClosed}
+	if b.s.slowDur > 0 {
+		t.start = now
+		if b.stuck != nil {
+			b.stuck.admit(t.gen, now)
+		}
+	}
+	return t, true
+}
+
+// rejectIfShut rejects a call during the open or forced period in w while
+// that period lasts, and returns nil, counting nothing, once it is over.
+// With a timer the due bit decides without a clock read (see rejectTimed).
+func (b *Breaker) rejectIfShut(w uint64) error {
+	switch {
+	case isDue(w):
+		return nil
+	case b.ts != nil:
+		return b.rejectTimed(w)
+	case b.periodLeft(w, b.now()) > 0:
+		return b.reject(w)
+	}
+	return nil
+}
+
+// reject counts a rejection and returns its error. It allocates nothing: the
+// errors were prepared when the state was entered.
+func (b *Breaker) reject(w uint64) error {
+	b.totals.inc(totRejected)
+	return b.rejection(w)
+}
+
+// rejectEvery is how often (in rejections counted on one stripe) a breaker
+// that relies on its timer still reads the clock while rejecting.
+const rejectEvery = 32
+
+// rejectTimed rejects a call during an open or forced period whose timer has
+// not reported it over, without reading the clock. Runtime timers can fire
+// milliseconds late on a loaded machine, so the rejection that would make a
+// stripe's count a multiple of rejectEvery reads the clock first: the first
+// probe comes at most rejectEvery rejections per stripe after the deadline
+// (TestLateTimerNoticedByRejections), and a clock read spread over
+// rejectEvery rejections adds about 1 ns to each. It returns nil, counting
+// nothing, if the period turns out to be over; a rejection is counted only
+// once it is certain, so Counts().Rejected never goes back.
+func (b *Breaker) rejectTimed(w uint64) error {
+	c := b.totals.counter(totRejected)
+	if (c.Load()+1)%rejectEvery == 0 && b.periodLeft(w, b.now()) <= 0 {
+		return nil
+	}
+	b.totals.add(c, totRejected)
+	return b.rejection(w)
+}
+
+// rejection returns the error for a rejection in word w.
+func (b *Breaker) rejection(w uint64) error {
+	switch phaseOf(w) {
+	case phaseHalfOpen:
+		return b.errHalf
+	case phaseForcedIndef:
+		return b.errFrc
+	}
+	if rec := b.openRec.Load(); rec.matches(w) {
+		return &rec.err
+	}
+	return b.rejectUnpublished(w)
+}
+
+// rejectUnpublished builds the error for a rejection that raced with the
+// start of its period: the word is published but its record is not yet. The
+// deadline is read off the word, so RetryAt is exact; this is the only
+// rejection that allocates, and only for the few nanoseconds between a
+// period's CAS and its record's publication.
+func (b *Breaker) rejectUnpublished(w uint64) error {
+	now := b.now()
+	return &OpenError{
+		Name:     b.s.name,
+		State:    phaseOf(w).public(),
+		RetryAt:  b.timeAt(now + max(b.periodLeft(w, now), 0)),
+		sentinel: ErrOpen,
+	}
+}

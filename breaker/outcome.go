@@ -1,0 +1,292 @@
+package breaker
+
+// Recording results: Ticket.Done, RecordSuccess and RecordFailure, and the
+// trips and closes they cause.
+
+// Ticket is the admission of one call by Allow. Report its result with Done,
+// exactly once. A Ticket is a small value; passing and dropping it allocates
+// nothing. The zero Ticket's Done does nothing.
+type Ticket struct {
+	b     *Breaker
+	start int64 // admission time, when slow calls are measured
+	gen   uint16
+	kind  uint8
+}
+
+// Done reports the result of the admitted call: err is classified by
+// Config.Classify. A result that arrives after the breaker has moved to
+// another generation is counted in the lifetime totals and changes nothing
+// else.
+func (t Ticket) Done(err error) {
+	if err == nil && t.kind == kindClosed && t.b.s.plain {
+		t.b.closedSuccess(t.gen)
+		return
+	}
+	if t.b == nil {
+		return
+	}
+	t.b.finish(t, t.b.classify(err))
+}
+
+// closedSuccess is finish for a success admitted while closed by a breaker
+// with no window, no slow-call timing and the default classifier: one add to
+// the lifetime totals, and a write to the word only if a failure run must be
+// reset.
+func (b *Breaker) closedSuccess(gen uint16) {
+	b.totals.inc(totSuccess)
+	if w := b.word.Load(); w&cfMask != 0 {
+		b.resetRun(gen)
+	}
+}
+
+func (b *Breaker) resetRun(gen uint16) {
+	for {
+		w := b.word.Load()
+		if phaseOf(w) != phaseClosed || genOf(w) != gen || w&cfMask == 0 {
+			return
+		}
+		if b.word.CompareAndSwap(w, w&^cfMask) {
+			return
+		}
+	}
+}
+
+// DoneOutcome reports the result of the admitted call as an already
+// classified outcome.
+func (t Ticket) DoneOutcome(o Outcome) {
+	if t.b == nil {
+		return
+	}
+	if o != Success && o != Failure && o != Neutral {
+		o = Failure
+	}
+	t.b.finish(t, o)
+}
+
+func (b *Breaker) classify(err error) Outcome {
+	if b.s.classify == nil {
+		if err == nil {
+			return Success
+		}
+		return DefaultClassify(err)
+	}
+	switch o := b.s.classify(err); o {
+	case Success, Failure, Neutral:
+		return o
+	}
+	return Failure
+}
+
+// finish records the outcome o of ticket t.
+func (b *Breaker) finish(t Ticket, o Outcome) {
+	now := int64(-1)
+	slow := false
+	if b.s.slowDur > 0 {
+		now = b.now()
+		if b.stuck != nil && t.kind == kindClosed {
+			b.stuck.done(t.gen, t.start)
+		}
+		if o != Neutral {
+			slow = now-t.start >= b.s.slowDur
+			if slow && o == Success && t.kind == kindProbe && b.s.slowRate > 0 {
+				o = Failure // a slow probe fails the probe, and counts as a failure
+			}
+		}
+	}
+	now = b.tally(o, slow, now)
+	switch t.kind {
+	case kindClosed, kindDisabled:
+		b.closedResult(t.gen, t.kind, o, slow, now)
+	case kindProbe:
+		b.probeResult(t.gen, true, o, now)
+	}
+}
+
+// tally counts an outcome in the lifetime totals and returns now, read if
+// it was needed and not given (-1: not read).
+func (b *Breaker) tally(o Outcome, slow bool, now int64) int64 {
+	switch o {
+	case Success:
+		b.totals.inc(totSuccess)
+	case Failure:
+		b.totals.inc(totFailure)
+		if now < 0 {
+			now = b.now()
+		}
+		b.lastFail.Store(now + 1)
+	default:
+		b.totals.inc(totNeutral)
+	}
+	if slow {
+		b.totals.inc(totSlow)
+	}
+	return now
+}
+
+// closedResult applies an outcome admitted under generation gen while closed
+// (or disabled). It reports false if it found the outcome stale (the period
+// it belonged to is over) before it changed anything.
+func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now int64) bool {
+	if o == Neutral {
+		return true
+	}
+	failure := o == Failure
+	admitted := phaseClosed
+	if kind == kindDisabled {
+		admitted = phaseDisabled
+	}
+	fig, ok, now := b.windowAdd(admitted, gen, failure, slow, now)
+	if !ok {
+		return false // stale: it must not even take a place in the window
+	}
+	if kind == kindDisabled {
+		return true
+	}
+	var w uint64
+	for w = b.word.Load(); ; w = b.word.Load() {
+		if phaseOf(w) != phaseClosed || genOf(w) != gen {
+			// Stale: the closed period it belonged to is over (a window
+			// took it for that period, which no one reads any more).
+			return false
+		}
+		cf := closedFailures(w)
+		if !failure {
+			if cf == 0 || b.word.CompareAndSwap(w, w&^cfMask) {
+				break
+			}
+			continue
+		}
+		if cf < maxCounter {
+			cf++
+		}
+		if b.s.failureThreshold > 0 && cf >= b.s.failureThreshold {
+			if now < 0 {
+				now = b.now()
+			}
+			if b.trip(w, 1, ReasonConsecutiveFailures, now, Transition{ConsecutiveFailures: cf}) {
+				return true
+			}
+			continue
+		}
+		if nw := w&^cfMask | uint64(cf); b.word.CompareAndSwap(w, nw) {
+			w = nw
+			break
+		}
+	}
+	if !(failure || slow) || (b.s.failRate == 0 && b.s.slowRate == 0) {
+		return true
+	}
+	if b.twin != nil {
+		fig = b.twin.Sum(gen, b.windowPeriod(now))
+	}
+	b.rateCheck(w, gen, fig, now)
+	return true
+}
+
+// rateCheck trips the closed breaker of generation gen if the window figures
+// fig break a rate rule.
+func (b *Breaker) rateCheck(w uint64, gen uint16, fig windowFigures, now int64) {
+	if fig.Calls < b.s.minCalls {
+		return
+	}
+	wc := windowCounts(fig.Calls, fig.Failures, fig.Slow)
+	var reason Reason
+	switch {
+	case b.s.failRate > 0 && wc.FailureRate >= b.s.failRate:
+		reason = ReasonFailureRate
+	case b.s.slowRate > 0 && wc.SlowRate >= b.s.slowRate:
+		reason = ReasonSlowCallRate
+	default:
+		return
+	}
+	if now < 0 {
+		now = b.now()
+	}
+	for ; phaseOf(w) == phaseClosed && genOf(w) == gen; w = b.word.Load() {
+		if b.trip(w, 1, reason, now, Transition{ConsecutiveFailures: closedFailures(w), Window: wc}) {
+			return
+		}
+	}
+}
+
+// probeResult applies an outcome admitted under generation gen while
+// half-open. slot says whether the call holds a probe slot (RecordSuccess and
+// RecordFailure do not). It reports false if it found the outcome stale. A
+// slow probe arrives here already counted as a Failure (see finish).
+func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, now int64) bool {
+	for {
+		w := b.word.Load()
+		if phaseOf(w) != phaseHalfOpen || genOf(w) != gen {
+			return false // stale: reclaimed by the lease, or the period is over
+		}
+		inFlight, succ, streak := halfOpenFields(w)
+		if slot && inFlight > 0 {
+			inFlight--
+		}
+		switch o {
+		case Failure:
+			if now < 0 {
+				now = b.now()
+			}
+			if b.trip(w, streak+1, ReasonProbeFailed, now, Transition{}) {
+				return true
+			}
+			continue
+		case Success:
+			if succ < maxCounter {
+				succ++
+			}
+			if succ >= b.s.successThreshold {
+				nw := pack(phaseClosed, nextGen(w), 0)
+				if b.word.CompareAndSwap(w, nw) {
+					if b.notify != nil {
+						if now < 0 {
+							now = b.now()
+						}
+						b.push(w, nw, Transition{Reason: ReasonProbesSucceeded, At: b.timeAt(now), ProbeSuccesses: succ})
+					}
+					return true
+				}
+				continue
+			}
+		}
+		if b.word.CompareAndSwap(w, pack(phaseHalfOpen, gen, halfOpenPayload(inFlight, succ, streak))) {
+			return true
+		}
+	}
+}
+
+// RecordSuccess records a successful call made without asking the breaker.
+// While closed it resets the consecutive-failure count; while half-open it
+// counts as a probe success (without holding a slot); while open it only
+// counts in the totals.
+func (b *Breaker) RecordSuccess() { b.record(Success) }
+
+// RecordFailure records a failed call made without asking the breaker. While
+// closed it counts toward tripping; while half-open it reopens the breaker;
+// while open it only counts in the totals.
+func (b *Breaker) RecordFailure() { b.record(Failure) }
+
+func (b *Breaker) record(o Outcome) {
+	now := b.tally(o, false, -1)
+	// The outcome belongs to whatever period is current when it is applied:
+	// if the breaker moves on between reading the word and applying it, the
+	// outcome is applied to the new period rather than dropped as stale.
+	for {
+		w := b.settle() // an open period that is over ends here, as on a call
+		var applied bool
+		switch phaseOf(w) {
+		case phaseClosed:
+			applied = b.closedResult(genOf(w), kindClosed, o, false, now)
+		case phaseDisabled:
+			applied = b.closedResult(genOf(w), kindDisabled, o, false, now)
+		case phaseHalfOpen:
+			applied = b.probeResult(genOf(w), false, o, now)
+		default:
+			applied = true // open or forced open: only the totals count it
+		}
+		if applied {
+			return
+		}
+	}
+}

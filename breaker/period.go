@@ -1,0 +1,199 @@
+package breaker
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Open periods: their deadlines, their records, the timer that reports their
+// end, and the lazy transitions out of them (State, settle).
+
+// periodLeft returns how long the open or forced period in w still lasts at
+// now (<= 0: over). The word keeps an open deadline only modulo 2^47 ns,
+// which a breaker left open and untouched for about 39 hours would take for a
+// deadline still ahead; the period's record keeps it whole, so it decides
+// once published.
+func (b *Breaker) periodLeft(w uint64, now int64) int64 {
+	if phaseOf(w) == phaseForced {
+		return forcedRemaining(w, now)
+	}
+	if rec := b.openRec.Load(); rec.matches(w) {
+		return rec.deadline - now
+	}
+	return openRemaining(w, now, b.s.maxOpen)
+}
+
+// afterPeriod returns the word that follows the open or forced period in w
+// once it is over, and why: half-open holding probes slots, or closed.
+func (b *Breaker) afterPeriod(w uint64, probes uint32) (uint64, Reason) {
+	if phaseOf(w) == phaseForced {
+		return pack(phaseClosed, nextGen(w), 0), ReasonForceExpired
+	}
+	return pack(phaseHalfOpen, nextGen(w), halfOpenPayload(probes, 0, b.streakOf(w))), ReasonTimeoutElapsed
+}
+
+// publishRecord makes r the current open record unless the record already
+// there describes the breaker's current period: two periods started back to
+// back by different goroutines may publish their records in either order,
+// and the older must not hide the newer.
+func (b *Breaker) publishRecord(r *openRecord) {
+	for {
+		old := b.openRec.Load()
+		if old != nil && old != r && old.matches(b.word.Load()) {
+			return
+		}
+		if b.openRec.CompareAndSwap(old, r) {
+			return
+		}
+	}
+}
+
+// streakOf returns the trip streak of the open period in w: how many times
+// the breaker has opened since it last closed.
+func (b *Breaker) streakOf(w uint64) uint32 {
+	if rec := b.openRec.Load(); rec.matches(w) {
+		return rec.streak
+	}
+	return 1
+}
+
+// trip moves the breaker from w (closed or half-open) to open for the
+// streak-th consecutive time. It reports whether its CAS won; on false the
+// caller re-reads the word and decides again.
+func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, t Transition) bool {
+	streak = min(streak, maxCounter)
+	d := b.openDuration(streak)
+	nw := pack(phaseOpen, nextGen(w), openDeadlineField(now+d))
+	if !b.word.CompareAndSwap(w, nw) {
+		return false
+	}
+	b.publishRecord(&openRecord{
+		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
+		word:     nw,
+		streak:   streak,
+		deadline: now + d,
+	})
+	b.armTimer(nw, now+d)
+	if b.notify != nil {
+		if phaseOf(w) == phaseHalfOpen {
+			_, t.ProbeSuccesses, _ = halfOpenFields(w)
+		}
+		t.Reason, t.At, t.OpenFor = reason, b.timeAt(now), time.Duration(d)
+		b.push(w, nw, t)
+	}
+	return true
+}
+
+// openDuration is the length of the streak-th consecutive open period.
+func (b *Breaker) openDuration(streak uint32) int64 {
+	d := b.s.timeout
+	if b.s.backoffMult != 0 && streak > 1 {
+		f := float64(d)
+		for i := uint32(1); i < streak && f < float64(b.s.backoffMax); i++ {
+			f *= b.s.backoffMult
+		}
+		d = int64(min(f, float64(b.s.backoffMax)))
+	}
+	if b.s.jitter > 0 {
+		d -= int64(float64(d) * b.s.jitter * rand.Float64())
+	}
+	return max(d, 1)
+}
+
+// armTimer makes the timer fire at deadline (ns since origin), the end of
+// the period that started with the word w.
+//
+// The CAS that published w and this Reset are not one step: a later period
+// may have started and armed the timer in between, and its deadline must
+// not be overwritten by ours. So after every Reset, if the word is no longer
+// w, onTimer re-arms for whatever period is current. The last Reset in time
+// is therefore always followed by a check that saw the current word.
+func (b *Breaker) armTimer(w uint64, deadline int64) {
+	if b.ts == nil {
+		return
+	}
+	b.arm(&b.timer, time.Duration(max(deadline-b.now(), 0)), b.onTimer)
+	if b.word.Load() != w {
+		b.onTimer()
+	}
+}
+
+// onTimer runs when the timer fires. It never changes the phase: it sets the
+// due bit of an open or forced period that is over, so the next call (which
+// then no longer rejects on a plain load) makes the transition. If the
+// current period is not over yet (the timer was armed for an earlier one, or
+// fired early), it re-arms for the remainder, so some timer is always pending
+// while an open word without the due bit exists.
+func (b *Breaker) onTimer() {
+	for {
+		w := b.word.Load()
+		if p := phaseOf(w); p != phaseOpen && p != phaseForced || isDue(w) {
+			return
+		}
+		rem := b.periodLeft(w, b.now())
+		if rem > 0 {
+			b.arm(&b.timer, time.Duration(rem), b.onTimer)
+			if b.word.Load() == w {
+				return
+			}
+			continue // a new period began meanwhile: arm for it instead
+		}
+		if b.word.CompareAndSwap(w, w|dueBit) {
+			return
+		}
+	}
+}
+
+// State returns the current state. An open (or forced-open) period whose
+// deadline has passed is ended here, as on the next call: State then reports
+// half-open (or closed). With MaxStuckCalls set, State also applies the
+// stuck-call rule.
+func (b *Breaker) State() State {
+	w := b.settle()
+	if b.stuck != nil && phaseOf(w) == phaseClosed && b.stuckTrip(w, b.now()) {
+		w = b.settle()
+	}
+	return phaseOf(w).public()
+}
+
+// settle returns the current word after ending an open or forced period that
+// is over.
+func (b *Breaker) settle() uint64 {
+	for {
+		w := b.word.Load()
+		switch phaseOf(w) {
+		case phaseOpen, phaseForced:
+			now := b.now()
+			if !isDue(w) && b.periodLeft(w, now) > 0 {
+				return w
+			}
+			nw, reason := b.afterPeriod(w, 0)
+			if b.word.CompareAndSwap(w, nw) {
+				b.emit(w, nw, reason, now, 0)
+				return nw
+			}
+		default:
+			return w
+		}
+	}
+}
+
+// IsOpen reports whether calls are being rejected for being open: the state
+// is StateOpen or StateForcedOpen. A full half-open breaker is not open.
+func (b *Breaker) IsOpen() bool {
+	s := b.State()
+	return s == StateOpen || s == StateForcedOpen
+}
+
+// emit reports the transition w -> nw if someone listens.
+func (b *Breaker) emit(w, nw uint64, reason Reason, now int64, openFor int64) {
+	if b.notify != nil {
+		b.push(w, nw, Transition{Reason: reason, At: b.timeAt(now), OpenFor: time.Duration(openFor)})
+	}
+}
+
+func (b *Breaker) push(w, nw uint64, t Transition) {
+	t.Name = b.s.name
+	t.From, t.To = phaseOf(w).public(), phaseOf(nw).public()
+	b.notify.push(&event{t: t, gen: genOf(nw)})
+}
