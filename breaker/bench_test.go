@@ -57,3 +57,44 @@ func BenchmarkAllowDoneClosed(b *testing.B) {
 		t.Done(nil)
 	}
 }
+
+// The rate-window configurations of the comparison in benchmarks/.
+var (
+	benchTimeWindow  = Config{FailureRateThreshold: 0.5, MinimumCalls: 20, WindowType: TimeWindow, WindowDuration: 10 * time.Second, WindowBuckets: 10}
+	benchCountWindow = Config{FailureRateThreshold: 0.5, MinimumCalls: 20, WindowSize: 100}
+)
+
+func benchWindow(b *testing.B, cfg Config, failEvery int) {
+	br := MustNew(cfg)
+	down := errors.New("down")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if failEvery > 0 && i%failEvery == 0 {
+			_ = br.Call(func() error { return down })
+		} else {
+			_ = br.Call(benchOK)
+		}
+	}
+	if br.State() != StateClosed {
+		b.Fatal("tripped")
+	}
+}
+
+func BenchmarkCallClosedTimeWindow(b *testing.B)       { benchWindow(b, benchTimeWindow, 0) }
+func BenchmarkCallClosedTimeWindowFail10(b *testing.B) { benchWindow(b, benchTimeWindow, 10) }
+func BenchmarkCallClosedCountWindow(b *testing.B)      { benchWindow(b, benchCountWindow, 0) }
+func BenchmarkCallClosedCountWindowFail10(b *testing.B) {
+	benchWindow(b, benchCountWindow, 10)
+}
+
+func BenchmarkCallClosedTimeWindowParallel(b *testing.B) {
+	br := MustNew(benchTimeWindow)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = br.Call(benchOK)
+		}
+	})
+}

@@ -105,7 +105,7 @@ func New(cfg Config) (*Breaker, error) {
 	if s.maxStuck > 0 {
 		b.stuck = newStuckCalls(&b.word, s.slowDur)
 	}
-	b.s.plain = s.slowDur == 0 && b.cwin == nil && b.twin == nil && s.classify == nil
+	b.s.quick = s.slowDur == 0 && s.classify == nil
 	if s.onChange != nil {
 		b.notify = newNotifier(s.onChange)
 	}

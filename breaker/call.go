@@ -11,8 +11,8 @@ import "context"
 func (b *Breaker) Call(fn func() error) error {
 	w := b.word.Load()
 	if phaseOf(w) == phaseClosed && b.s.slowDur == 0 {
-		// The hot path, spelled out: no Ticket, and for a plain breaker one
-		// add on success.
+		// The hot path, spelled out: no Ticket, and on success one add to
+		// the totals (and one to the window, if kept).
 		gen := genOf(w)
 		finished := false
 		defer func() {
@@ -22,7 +22,7 @@ func (b *Breaker) Call(fn func() error) error {
 		}()
 		err := fn()
 		finished = true
-		if err == nil && b.s.plain {
+		if err == nil && b.s.quick {
 			b.closedSuccess(gen)
 		} else {
 			b.finish(Ticket{b: b, gen: gen, kind: kindClosed}, b.classify(err))

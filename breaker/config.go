@@ -259,7 +259,7 @@ type settings struct {
 	maxOpen          int64
 	classify         func(error) Outcome
 	onChange         func(Transition)
-	plain            bool // no window, no timing, default classifier
+	quick            bool // no timing, default classifier: a nil error is a success that needs no clock
 }
 
 func invalid(field string, value any, rule string) error {

@@ -18,7 +18,7 @@ type Ticket struct {
 // another generation is counted in the lifetime totals and changes nothing
 // else.
 func (t Ticket) Done(err error) {
-	if err == nil && t.kind == kindClosed && t.b.s.plain {
+	if err == nil && t.kind == kindClosed && t.b.s.quick {
 		t.b.closedSuccess(t.gen)
 		return
 	}
@@ -29,12 +29,38 @@ func (t Ticket) Done(err error) {
 }
 
 // closedSuccess is finish for a success admitted while closed by a breaker
-// with no window, no slow-call timing and the default classifier: one add to
-// the lifetime totals, and a write to the word only if a failure run must be
-// reset.
+// with no slow-call timing and the default classifier: one add to the
+// lifetime totals, one to the window if one is kept, and a write to the word
+// only if a failure run must be reset. A success never trips, so the window
+// is not read.
 func (b *Breaker) closedSuccess(gen uint16) {
 	b.totals.inc(totSuccess)
-	if w := b.word.Load(); w&cfMask != 0 {
+	var w uint64
+	switch {
+	case b.twin != nil:
+		t := b.twin
+		if _, armed := t.Current(); !armed {
+			b.windowTick(-1)
+		}
+		for {
+			c := t.Counter(false, false)
+			old := c.Load()
+			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
+				return // stale
+			}
+			if t.TryInc(c, old, gen) {
+				break
+			}
+		}
+	case b.cwin != nil:
+		if _, ok, _ := b.windowAdd(phaseClosed, gen, false, false, -1); !ok {
+			return
+		}
+		w = b.word.Load()
+	default:
+		w = b.word.Load()
+	}
+	if w&cfMask != 0 {
 		b.resetRun(gen)
 	}
 }

@@ -250,3 +250,24 @@ func TestFakeTimerArmedAtZero(t *testing.T) {
 		t.Fatal("Reset of a timer armed for offset 0 reported it disarmed")
 	}
 }
+
+func TestFakeHoldNextRead(t *testing.T) {
+	f := NewFake(time.Unix(100, 0))
+	h := f.HoldNextRead()
+	got := make(chan time.Time)
+	go func() { got <- f.Now() }()
+	<-h.Reached
+	f.Advance(time.Hour) // while the reader is held
+	select {
+	case <-got:
+		t.Fatal("the held reader returned before Release")
+	default:
+	}
+	h.Release()
+	if r := <-got; !r.Equal(time.Unix(100, 0)) {
+		t.Fatalf("held reader got %v, want the reading it took before the hold", r)
+	}
+	if !f.Now().Equal(time.Unix(100, 0).Add(time.Hour)) {
+		t.Fatal("later readings are not held")
+	}
+}

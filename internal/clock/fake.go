@@ -18,6 +18,29 @@ type Fake struct {
 	start  time.Time
 	nanos  atomic.Int64 // offset from start; only grows
 	timers atomic.Pointer[[]*fakeTimer]
+	hold   atomic.Pointer[Hold]
+}
+
+// Hold stops the goroutine that makes the next reading of a Fake right after
+// it read the time, until Release: a test can then run anything "while that
+// goroutine is preempted" between its clock read and what it does next, and
+// check that nothing goes wrong when it resumes with its old reading.
+type Hold struct {
+	// Reached is closed once a goroutine has read the clock and stopped.
+	Reached chan struct{}
+	release chan struct{}
+}
+
+// Release lets the held goroutine go on with the reading it took.
+func (h *Hold) Release() { close(h.release) }
+
+// HoldNextRead arranges for the next Now (from any goroutine) to stop after
+// reading the time, and returns the hold. Only one hold is pending at a time;
+// a second call replaces a hold that no reading has reached yet.
+func (f *Fake) HoldNextRead() *Hold {
+	h := &Hold{Reached: make(chan struct{}), release: make(chan struct{})}
+	f.hold.Store(h)
+	return h
 }
 
 // NewFake returns a fake clock that reads start until it is advanced.
@@ -27,8 +50,18 @@ func NewFake(start time.Time) *Fake {
 	return &Fake{start: start.Round(0)}
 }
 
-// Now returns the current fake time.
-func (f *Fake) Now() time.Time { return f.start.Add(time.Duration(f.nanos.Load())) }
+// Now returns the current fake time. If HoldNextRead is pending, the caller
+// stops after reading it until the hold is released.
+func (f *Fake) Now() time.Time {
+	t := f.start.Add(time.Duration(f.nanos.Load()))
+	if f.hold.Load() != nil {
+		if h := f.hold.Swap(nil); h != nil {
+			close(h.Reached)
+			<-h.release
+		}
+	}
+	return t
+}
 
 // Elapsed returns how far the clock has been advanced since NewFake.
 func (f *Fake) Elapsed() time.Duration { return time.Duration(f.nanos.Load()) }

@@ -19,7 +19,8 @@ const MaxCountSize = 1 << 13
 //
 // Sequence numbers grow by one per completion and never wrap in practice
 // (2^50 completions is 130 days at 100 million a second, beyond what one
-// cache line can take). A completion with sequence s lives in slot s mod N:
+// cache line can take). A completion with sequence s lives in slot s mod R,
+// where R is N rounded up to a power of two (see Size):
 //
 //	 63        51 50         32  31   30  29 28        15 14         1  0
 //	+------------+-------------+-----+------+------------+------------+------+
@@ -35,9 +36,9 @@ const MaxCountSize = 1 << 13
 // # Protocol: announce, then advance
 //
 // A writer reads the head (generation g, sequence s), the slot of s-1 (the
-// figures so far) and slot s mod N (which still holds s-N, the completion
-// that s pushes out of a full window). It announces s by one CAS on slot s mod
-// N, writing its own outcome and the new figures, then advances the head to
+// figures so far) and, in a full window, the slot of s-N (the completion
+// that s pushes out). It announces s by one CAS on slot s mod R, writing its
+// own outcome and the new figures, then advances the head to
 // s+1 by a second CAS. Any writer that finds s announced but the head not yet
 // advanced advances it for the announcer, so a writer preempted between its
 // two CASes delays nobody. The head only moves past s once s is announced,
@@ -57,7 +58,7 @@ const MaxCountSize = 1 << 13
 // Each closed period of the breaker has its own generation and starts with
 // an empty window. The first writer of generation g finds the head at an
 // older generation and replaces it with (g, fresh, s') where s' is the next
-// multiple of N: the new window starts at slot 0, and its figures are not
+// multiple of R: the new window starts at slot 0, and its figures are not
 // taken from slot s'-1. A writer checks the breaker's generation after it
 // read the head and before its CAS on the head, so a writer of an earlier
 // generation can only restart the head if no writer of the current one has
@@ -76,7 +77,8 @@ type Count struct {
 	_     [64]byte // keep the head off whatever precedes it
 	head  atomic.Uint64
 	_     [56]byte
-	size  uint64
+	size  uint64 // N
+	mask  uint64 // len(slots) - 1; the ring is N rounded up to a power of two
 	slots []atomic.Uint64
 }
 
@@ -103,12 +105,21 @@ func NewCount(size int) *Count {
 	if size < 1 || size > MaxCountSize {
 		panic("window: count size out of range") // callers validate first
 	}
-	c := &Count{size: uint64(size), slots: make([]atomic.Uint64, size)}
+	r := 1
+	for r < size {
+		r <<= 1
+	}
+	c := &Count{size: uint64(size), mask: uint64(r - 1), slots: make([]atomic.Uint64, r)}
 	c.head.Store(cFresh) // generation 0, fresh, sequence 0
 	return c
 }
 
 // Size returns N, the number of completions the window remembers.
+//
+// The ring has N rounded up to a power of two slots (R), so that a slot index
+// is a mask, not a division: sequence s lives in slot s mod R, and the
+// completion that s pushes out of a full window, s-N, still sits in its own
+// slot (it is overwritten only by s-N+R, which comes after s).
 func (c *Count) Size() int { return int(c.size) }
 
 // Head returns the head word. A writer loads it before it checks that its
@@ -132,33 +143,32 @@ func (c *Count) TryAdd(h uint64, gen uint16, failure, slow bool) (Figures, bool)
 	gen &= genMask
 	if uint16(h>>cGenShift) != gen {
 		// The first completion of this generation: restart the window at
-		// the next multiple of N so that it begins at slot 0.
-		s := h & cSeqMask
-		if r := s % c.size; r != 0 {
-			s += c.size - r
-		}
-		c.head.CompareAndSwap(h, uint64(gen)<<cGenShift|cFresh|s&cSeqMask)
+		// the next multiple of R so that it begins at slot 0.
+		c.restart(h, gen, h&cSeqMask-1)
 		return Figures{}, false
 	}
 	s := h & cSeqMask
-	p := s % c.size
+	p := s & c.mask
 	cur := c.slots[p].Load()
 	if slotKey(cur) == key(gen, s) {
 		// Announced, head not advanced yet: advance it for the announcer.
 		c.head.CompareAndSwap(h, gen2head(gen, s+1))
 		return Figures{}, false
 	}
-	var fails, slows, full uint64
-	var prev uint64
+	var prev, out uint64
 	if h&cFresh == 0 {
-		prev = c.slots[(s+c.size-1)%c.size].Load()
+		prev = c.slots[(s-1)&c.mask].Load()
+		if prev&sFull != 0 {
+			out = c.slots[(s-c.size)&c.mask].Load()
+		}
 	}
-	// cur and prev were read while the head still read h: the view is one
-	// the head vouches for. (Without this check a writer holding an old head
-	// could announce over a slot that a later generation wrote.)
+	// cur, prev and out were read while the head still read h: the view is
+	// one the head vouches for. (Without this check a writer holding an old
+	// head could announce over a slot that a later generation wrote.)
 	if c.head.Load() != h {
 		return Figures{}, false
 	}
+	var fails, slows, full uint64
 	if h&cFresh == 0 {
 		if slotKey(prev) != key(gen, s-1) {
 			c.restart(h, gen, s)
@@ -169,15 +179,15 @@ func (c *Count) TryAdd(h uint64, gen uint16, failure, slow bool) (Figures, bool)
 		full = prev & sFull
 	}
 	if full != 0 {
-		// s pushes s-N out of the window; its slot is the one we replace.
-		if slotKey(cur) != key(gen, s-c.size) {
+		// s pushes s-N out of the window.
+		if slotKey(out) != key(gen, s-c.size) {
 			c.restart(h, gen, s)
 			return Figures{}, false
 		}
-		if cur&sOwnFail != 0 {
+		if out&sOwnFail != 0 {
 			fails--
 		}
-		if cur&sOwnSlow != 0 {
+		if out&sOwnSlow != 0 {
 			slows--
 		}
 	}
@@ -191,14 +201,14 @@ func (c *Count) TryAdd(h uint64, gen uint16, failure, slow bool) (Figures, bool)
 		slows++
 	}
 	if p == c.size-1 {
-		full = sFull
+		full = sFull // the N-th completion of the generation: full from now on
 	}
 	next |= fails<<sFailShift | slows<<sSlowShift | full
 	if !c.slots[p].CompareAndSwap(cur, next) {
 		return Figures{}, false
 	}
 	c.head.CompareAndSwap(h, gen2head(gen, s+1)) // or a helper already did
-	return figuresOf(next, p, c.size), true
+	return c.figuresOf(next, p), true
 }
 
 // restart begins an empty window for gen after the head h, whose slots do not
@@ -206,7 +216,7 @@ func (c *Count) TryAdd(h uint64, gen uint16, failure, slow bool) (Figures, bool)
 // aliased (see Count); an empty window is then the safe reading (it can only
 // delay a trip), and restarting keeps writers from retrying forever.
 func (c *Count) restart(h uint64, gen uint16, s uint64) {
-	s += c.size - s%c.size
+	s = (s | c.mask) + 1 // the next multiple of R after s
 	c.head.CompareAndSwap(h, gen2head(gen, s)|cFresh)
 }
 
@@ -215,15 +225,17 @@ func gen2head(gen uint16, seq uint64) uint64 {
 }
 
 // figuresOf reads the window's figures from the slot of its newest
-// completion, which sits at position p of its lap.
-func figuresOf(slot, p, size uint64) Figures {
+// completion, which sits at position p of the ring. Until the window is full
+// p counts the generation's completions from 0 (a generation starts at slot
+// 0); from then on the window holds N.
+func (c *Count) figuresOf(slot, p uint64) Figures {
 	f := Figures{
 		Calls:    p + 1,
 		Failures: slot >> sFailShift & sFigMask,
 		Slow:     slot >> sSlowShift & sFigMask,
 	}
 	if slot&sFull != 0 {
-		f.Calls = size
+		f.Calls = c.size
 	}
 	return f
 }
@@ -239,10 +251,10 @@ func (c *Count) Sum(gen uint16) Figures {
 			return Figures{}
 		}
 		s := h & cSeqMask
-		p := (s + c.size - 1) % c.size
+		p := (s - 1) & c.mask
 		prev := c.slots[p].Load()
 		if slotKey(prev) == key(gen, s-1) {
-			return figuresOf(prev, p, c.size)
+			return c.figuresOf(prev, p)
 		}
 	}
 }

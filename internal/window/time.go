@@ -135,12 +135,12 @@ func (t *Time) SetArmed(on bool) bool {
 // Counter returns the counter word a completion of this kind adds to, for
 // the calling goroutine.
 func (t *Time) Counter(failure, slow bool) *atomic.Uint64 {
-	k := 0
+	k := catSuccess
 	if failure {
-		k = 2
+		k = catFailure
 	}
 	if slow {
-		k++
+		k++ // catSlowSuccess, catSlowFailure
 	}
 	if sets := t.sets.Load(); sets != nil {
 		s := *sets
@@ -183,20 +183,54 @@ func (t *Time) spread() {
 	t.sets.CompareAndSwap(nil, &sets)
 }
 
-// totals sums gen's counters by category.
-func (t *Time) totals(gen uint16) (v [4]uint64) {
-	g := uint64(gen&genMask) << tGenShift
-	add := func(cs *counters) {
-		for k := range cs.c {
-			if w := cs.c[k].Load(); w&^tCountMask == g {
-				v[k] += w & tCountMask
-			}
+// Categories of completions, the index of a counter in a set.
+const (
+	catSuccess     = 0
+	catSlowSuccess = 1
+	catFailure     = 2
+	catSlowFailure = 3
+)
+
+// Read orders. Counters are read one after another while writers go on, so
+// a sum mixes instants. Reading the current counters failures first and a
+// snapshot's successes first makes that mix err one way only: the failures
+// of a window are never more, and its successes never fewer, than those of a
+// real stretch of time (from the snapshot's success read to the current
+// success read), so a failure rate read is never above one the traffic had.
+var (
+	nowOrder  = [4]int{catSlowFailure, catFailure, catSlowSuccess, catSuccess}
+	snapOrder = [4]int{catSuccess, catSlowSuccess, catFailure, catSlowFailure}
+)
+
+// totals sums gen's counters by category, reading the categories in the
+// given order. Two reads in a row that agree are one instant's counts (the
+// counters only grow within a generation), so it tries for that a few
+// times; the read order bounds the error when writers never pause.
+func (t *Time) totals(gen uint16, order [4]int) (v [4]uint64) {
+	prev := t.collect(gen, order)
+	for range 3 {
+		v = t.collect(gen, order)
+		if v == prev {
+			return v
 		}
+		prev = v
 	}
-	add(&t.base)
-	if sets := t.sets.Load(); sets != nil {
-		for i := range *sets {
-			add(&(*sets)[i])
+	return v
+}
+
+func (t *Time) collect(gen uint16, order [4]int) (v [4]uint64) {
+	g := uint64(gen&genMask) << tGenShift
+	sets := t.sets.Load()
+	for _, k := range order {
+		if w := t.base.c[k].Load(); w&^tCountMask == g {
+			v[k] += w & tCountMask
+		}
+		if sets != nil {
+			for i := range *sets {
+				if w := (*sets)[i].c[k].Load(); w&^tCountMask == g {
+					v[k] += w & tCountMask
+				}
+			}
 		}
 	}
 	return v
@@ -216,7 +250,7 @@ func (t *Time) Advance(p uint64, gen uint16) {
 		if p <= from && c != 0 {
 			return
 		}
-		v := t.totals(gen)
+		v := t.totals(gen, snapOrder)
 		first := from + 1
 		if c == 0 { // nothing published yet
 			first = 0
@@ -270,7 +304,7 @@ func (t *Time) read(q uint64) (gen uint16, v [4]uint64, ok bool) {
 // a timer advances the window, or the period of a clock reading passed to
 // Advance first).
 func (t *Time) Sum(gen uint16, p uint64) Figures {
-	now := t.totals(gen)
+	now := t.totals(gen, nowOrder)
 	var base [4]uint64
 	if p+1 > t.n {
 		found := false

@@ -126,8 +126,8 @@ func TestCountHelpsAnAnnouncedCompletion(t *testing.T) {
 	h := c.Head()
 	// Announce sequence 1 by hand, as a writer would before its head CAS.
 	s := h & cSeqMask
-	prev := c.slots[s-1].Load()
-	c.slots[s].Store(key(0, s) | sOwnFail | (prev>>sFailShift&sFigMask+1)<<sFailShift)
+	prev := c.slots[(s-1)&c.mask].Load()
+	c.slots[s&c.mask].Store(key(0, s) | sOwnFail | (prev>>sFailShift&sFigMask+1)<<sFailShift)
 	if got := add(c, 0, false, false); got != fig(3, 1, 0) {
 		t.Fatalf("after helping: %+v", got)
 	}
