@@ -223,7 +223,7 @@ func runScenario(b *testing.B, name peers.Scenario) {
 		}
 	}
 	for _, mode := range []string{"serial", "parallel"} {
-		for _, impl := range peers.All() {
+		for _, impl := range peers.All(peers.Consecutive) {
 			b.Run(mode+"/impl="+impl.Name, func(b *testing.B) {
 				if why, no := impl.Unsupported[name]; no {
 					b.Skipf("%s cannot express %s: %s", impl.Name, name, why)

@@ -121,7 +121,7 @@ func allocCell(r *results, sc, impl string, procs []int) string {
 
 func impls(r *results) []peers.Impl {
 	var out []peers.Impl
-	for _, i := range peers.All() {
+	for _, i := range peers.All(peers.Consecutive) {
 		for k := range r.Units["sec/op"] {
 			if k.Impl == i.Name {
 				out = append(out, i)
