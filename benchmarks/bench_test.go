@@ -259,11 +259,19 @@ func BenchmarkReadWhileCalling(b *testing.B) {
 	runScenario(b, peers.ReadWhileCall)
 }
 
-// The Rate family: -bench Rate selects these four.
-func BenchmarkRateTimeSuccess(b *testing.B)  { runScenario(b, peers.RateTimeSuccess) }
-func BenchmarkRateTimeFail10(b *testing.B)   { runScenario(b, peers.RateTimeFail10) }
+// The Rate family; -bench Rate selects these four.
+
+// BenchmarkRateTimeSuccess: time window, every call succeeds.
+func BenchmarkRateTimeSuccess(b *testing.B) { runScenario(b, peers.RateTimeSuccess) }
+
+// BenchmarkRateTimeFail10: time window, every 10th call fails.
+func BenchmarkRateTimeFail10(b *testing.B) { runScenario(b, peers.RateTimeFail10) }
+
+// BenchmarkRateCountSuccess: count window, every call succeeds.
 func BenchmarkRateCountSuccess(b *testing.B) { runScenario(b, peers.RateCountSuccess) }
-func BenchmarkRateCountFail10(b *testing.B)  { runScenario(b, peers.RateCountFail10) }
+
+// BenchmarkRateCountFail10: count window, every 10th call fails.
+func BenchmarkRateCountFail10(b *testing.B) { runScenario(b, peers.RateCountFail10) }
 
 func runScenario(b *testing.B, name peers.Scenario) {
 	var sc scenario

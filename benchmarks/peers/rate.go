@@ -19,6 +19,7 @@ const (
 	Rate
 )
 
+// String names the family.
 func (f Family) String() string {
 	switch f {
 	case Consecutive:
@@ -42,6 +43,7 @@ const (
 	CountWindow
 )
 
+// String names the window.
 func (w Window) String() string {
 	switch w {
 	case NoWindow:
