@@ -18,6 +18,7 @@ const (
 	longOpen  = time.Hour
 	shortOpen = time.Millisecond // hystrix-go counts its sleep window in ms
 	failEvery = 20               // ClosedFail5: every 20th call of each goroutine fails
+	rateEvery = 10               // RateTimeFail10, RateCountFail10: every 10th call of each goroutine fails
 	readEvery = 4                // ReadWhileCalling: every 4th op is a read
 )
 
@@ -35,6 +36,7 @@ type worker struct {
 	last error // the last error a call returned, for the failure message
 	ok   func() error
 	flip func() error // fails every failEvery-th run
+	tick func() error // fails every rateEvery-th run
 	down func() error // always fails
 }
 
@@ -45,6 +47,14 @@ func newWorker(br peers.Breaker) *worker {
 	w.flip = func() error {
 		w.ran++
 		if w.ran%failEvery == 0 {
+			w.fail++
+			return errDown
+		}
+		return nil
+	}
+	w.tick = func() error {
+		w.ran++
+		if w.ran%rateEvery == 0 {
 			w.fail++
 			return errDown
 		}
@@ -83,6 +93,8 @@ func (t *totals) add(w *worker) {
 // scenario is one row of the suite.
 type scenario struct {
 	name    peers.Scenario
+	family  peers.Family                                                          // the implementations' configuration
+	window  peers.Window                                                          // Config.Window, for the Rate family
 	open    time.Duration                                                         // Config.OpenTimeout
 	twoStep bool                                                                  // build for the two-step API
 	prepare func(b *testing.B, br peers.Breaker)                                  // bring the breaker into the scenario's state
@@ -204,6 +216,38 @@ var scenarios = []scenario{
 			closedAllRan(b, br, t, 0)
 		},
 	},
+
+	// The Rate family: the breakers trip on a failure rate of 50% over a
+	// time or a count window once it holds 20 calls (see peers.Rate). At
+	// 0% or 10% failures none may trip: every call must run.
+	{
+		name: peers.RateTimeSuccess, family: peers.Rate, window: peers.TimeWindow, open: longOpen,
+		op: func(w *worker) { w.call(w.ok) },
+		check: func(b *testing.B, br peers.Breaker, t totals, _ time.Duration) {
+			closedAllRan(b, br, t, 0)
+		},
+	},
+	{
+		name: peers.RateTimeFail10, family: peers.Rate, window: peers.TimeWindow, open: longOpen,
+		op: func(w *worker) { w.call(w.tick) },
+		check: func(b *testing.B, br peers.Breaker, t totals, _ time.Duration) {
+			closedAllRan(b, br, t, t.fail)
+		},
+	},
+	{
+		name: peers.RateCountSuccess, family: peers.Rate, window: peers.CountWindow, open: longOpen,
+		op: func(w *worker) { w.call(w.ok) },
+		check: func(b *testing.B, br peers.Breaker, t totals, _ time.Duration) {
+			closedAllRan(b, br, t, 0)
+		},
+	},
+	{
+		name: peers.RateCountFail10, family: peers.Rate, window: peers.CountWindow, open: longOpen,
+		op: func(w *worker) { w.call(w.tick) },
+		check: func(b *testing.B, br peers.Breaker, t totals, _ time.Duration) {
+			closedAllRan(b, br, t, t.fail)
+		},
+	},
 }
 
 func BenchmarkClosedSuccess(b *testing.B) { runScenario(b, peers.ClosedSuccess) }
@@ -215,6 +259,20 @@ func BenchmarkReadWhileCalling(b *testing.B) {
 	runScenario(b, peers.ReadWhileCall)
 }
 
+// The Rate family; -bench Rate selects these four.
+
+// BenchmarkRateTimeSuccess: time window, every call succeeds.
+func BenchmarkRateTimeSuccess(b *testing.B) { runScenario(b, peers.RateTimeSuccess) }
+
+// BenchmarkRateTimeFail10: time window, every 10th call fails.
+func BenchmarkRateTimeFail10(b *testing.B) { runScenario(b, peers.RateTimeFail10) }
+
+// BenchmarkRateCountSuccess: count window, every call succeeds.
+func BenchmarkRateCountSuccess(b *testing.B) { runScenario(b, peers.RateCountSuccess) }
+
+// BenchmarkRateCountFail10: count window, every 10th call fails.
+func BenchmarkRateCountFail10(b *testing.B) { runScenario(b, peers.RateCountFail10) }
+
 func runScenario(b *testing.B, name peers.Scenario) {
 	var sc scenario
 	for _, s := range scenarios {
@@ -222,13 +280,17 @@ func runScenario(b *testing.B, name peers.Scenario) {
 			sc = s
 		}
 	}
+	if sc.name == "" {
+		b.Fatalf("no scenario %s", name)
+	}
 	for _, mode := range []string{"serial", "parallel"} {
-		for _, impl := range peers.All() {
+		for _, impl := range peers.All(sc.family) {
 			b.Run(mode+"/impl="+impl.Name, func(b *testing.B) {
 				if why, no := impl.Unsupported[name]; no {
 					b.Skipf("%s cannot express %s: %s", impl.Name, name, why)
 				}
-				br := impl.New(peers.Config{Name: peers.UniqueName(impl.Name), OpenTimeout: sc.open, TwoStep: sc.twoStep})
+				br := impl.New(peers.Config{Name: peers.UniqueName(impl.Name), OpenTimeout: sc.open, TwoStep: sc.twoStep,
+					Window: sc.window})
 				if _, ok := br.(peers.TwoStep); sc.twoStep && !ok {
 					b.Fatalf("%s has no two-step API and does not say so in Unsupported", impl.Name)
 				}

@@ -5,6 +5,12 @@
 // configured are in the peers package; run.sh runs the suite and
 // cmd/report turns its output into BENCHMARKS.md and the charts.
 //
+// The scenarios come in two families (peers.Family): the classic ones, where
+// every implementation trips after 5 consecutive failures, and the rate
+// scenarios (BenchmarkRate*, selected by -bench Rate), where it trips on a
+// failure rate of 50% over a 10 s time window of 10 buckets or a window of
+// the last 100 calls, once the window holds 20 calls.
+//
 // Names follow Benchmark<Scenario>/<serial|parallel>/impl=<name>. The serial
 // benchmarks are run at -cpu 1 only (they use one goroutine whatever
 // GOMAXPROCS is); the parallel ones use b.RunParallel and are swept over

@@ -6,6 +6,13 @@
 #                    and the raw and benchstat output under ../docs/bench/
 #   ./run.sh quick   a short run for development: everything under ./out/
 #
+# Both modes run both families of scenarios: the classic ones (Benchmark
+# ClosedSuccess ... ReadWhileCalling) and the rate-window ones (BenchmarkRate*,
+# reported in the "Rate windows" section, whose tables need -cpu 2 in the
+# parallel -cpu list). BENCH, if set, is a regexp for the top-level benchmark
+# names to run instead of all of them, in quick mode only: BENCH=Rate runs the
+# rate family only.
+#
 # BENCHSTAT is the benchstat module@version run with `go run` (the Makefile
 # passes its pinned one); BENCH_NOTE, if set, is printed at the top of the
 # report (say what else the machine was doing).
@@ -14,19 +21,20 @@ set -euo pipefail
 mode=${1:-quick}
 BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da}
 GO=${GO:-go}
+BENCH=${BENCH:-}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 
 case "$mode" in
 full)
-	count=6 benchtime=100ms cpus=1,2,4,8,16
+	count=6 benchtime=100ms cpus=1,2,4,8,16 # keep 2: the rate tables are at -cpu 2
 	root=..
 	report=$root/BENCHMARKS.md charts=$root/docs chartref=docs data=$root/docs/bench
 	summary=$root/docs/bench-summary.md
 	command="make bench"
 	;;
 quick)
-	count=2 benchtime=20ms cpus=1,2,8
+	count=2 benchtime=20ms cpus=1,2,8 # keep 2: the rate tables are at -cpu 2
 	root=out
 	report=$root/BENCHMARKS.md charts=$root chartref=. data=$root
 	summary=$root/bench-summary.md
@@ -37,13 +45,17 @@ quick)
 	exit 2
 	;;
 esac
+if [ "$mode" = full ] && [ -n "$BENCH" ]; then
+	echo "BENCH is for quick runs: the full report needs every scenario" >&2
+	exit 2
+fi
 mkdir -p "$data" "$charts"
 raw=$data/raw.txt
 : >"$raw"
 
 flags=(-run '^$' -benchmem -benchtime "$benchtime" -count "$count" -timeout 60m)
-serial=("$GO" test "${flags[@]}" -bench '/serial/' -cpu 1 .)
-parallel=("$GO" test "${flags[@]}" -bench '/parallel/' -cpu "$cpus" .)
+serial=("$GO" test "${flags[@]}" -bench "$BENCH/serial/" -cpu 1 .)
+parallel=("$GO" test "${flags[@]}" -bench "$BENCH/parallel/" -cpu "$cpus" .)
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 start=$(date +%s)

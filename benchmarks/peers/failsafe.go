@@ -22,6 +22,44 @@ func init() {
 		Reads:  "State() and Metrics().Executions()",
 		New:    func(c Config) Breaker { return newFailsafe(c, true) },
 	})
+
+	rateSetup := "time: WithFailureRateThreshold(0.5, 20, 10s) (a rolling window of 10 buckets of 1s, its fixed " +
+		"bucket count); count: WithFailureThresholdRatio(50, 100), which is the rule once 100 calls are seen, but " +
+		"before that needs 50 failures rather than a 50% rate over at least 20 calls (a count window has no " +
+		"minimum-calls setting: WithFailureRateThreshold's execution threshold, without a period, also sets the " +
+		"count window's size, to 20); both .WithSuccessThreshold(1).WithDelay(Timeout).Build()"
+	register(Impl{
+		Name:   "failsafe",
+		Family: Rate,
+		Module: module,
+		Setup:  rateSetup + "; Call is failsafe.With(cb).Run",
+		Reads:  "State() and Metrics().Executions()",
+		New:    func(c Config) Breaker { return newFailsafeRate(c, false) },
+	})
+	register(Impl{
+		Name:   "failsafePermit",
+		Family: Rate,
+		Module: module,
+		Setup:  rateSetup + "; Call is TryAcquirePermit, then RecordError",
+		Reads:  "State() and Metrics().Executions()",
+		New:    func(c Config) Breaker { return newFailsafeRate(c, true) },
+	})
+}
+
+// newFailsafeRate builds failsafe's breaker with the rate rule over
+// c.Window; permit selects the bare permit API for Call.
+func newFailsafeRate(c Config, permit bool) Breaker {
+	b := circuitbreaker.NewBuilder[any]()
+	switch c.Window {
+	case TimeWindow:
+		b = b.WithFailureRateThreshold(RateThreshold, RateMinCalls, RateWindowSpan)
+	case CountWindow:
+		b = b.WithFailureThresholdRatio(uint(RateThreshold*RateWindowSize), RateWindowSize)
+	default:
+		panic(badWindow("failsafe", c.Window))
+	}
+	cb := b.WithSuccessThreshold(1).WithDelay(c.OpenTimeout).Build()
+	return &failsafeAdapter{cb: cb, exec: failsafe.With[any](cb), permit: permit}
 }
 
 type failsafeAdapter struct {

@@ -40,6 +40,32 @@ func init() {
 				HalfOpenMaxCalls: 1, SuccessThreshold: 1})
 		},
 	})
+	register(Impl{
+		Name:   "fusebox",
+		Family: Rate,
+		Module: module,
+		Setup: "time: Config{FailureRateThreshold: 0.5, MinimumCalls: 20, WindowType: TimeWindow, WindowDuration: 10s, " +
+			"WindowBuckets: 10}; count: Config{FailureRateThreshold: 0.5, MinimumCalls: 20, WindowType: CountWindow, " +
+			"WindowSize: 100}; both with Timeout, HalfOpenMaxCalls: 1, SuccessThreshold: 1 and FailureThreshold 0 " +
+			"(the consecutive rule is off when a rate rule is set)",
+		Reads: "State() and Counts()",
+		New:   newFuseboxRate,
+	})
+}
+
+// newFuseboxRate builds fusebox with the rate rule over c.Window.
+func newFuseboxRate(c Config) Breaker {
+	cfg := breaker.Config{Name: c.Name, FailureRateThreshold: RateThreshold, MinimumCalls: RateMinCalls,
+		Timeout: c.OpenTimeout, HalfOpenMaxCalls: 1, SuccessThreshold: 1}
+	switch c.Window {
+	case TimeWindow:
+		cfg.WindowType, cfg.WindowDuration, cfg.WindowBuckets = breaker.TimeWindow, RateWindowSpan, RateWindowBuckets
+	case CountWindow:
+		cfg.WindowType, cfg.WindowSize = breaker.CountWindow, RateWindowSize
+	default:
+		panic(badWindow("fusebox", c.Window))
+	}
+	return newFusebox(cfg)
 }
 
 type fuseboxAdapter struct{ b *breaker.Breaker }

@@ -13,6 +13,41 @@ func init() {
 		Reads: "State() and Counts()",
 		New:   newGobreaker,
 	})
+	register(Impl{
+		Name:   "gobreaker",
+		Family: Rate,
+		Module: "github.com/sony/gobreaker/v2 v2.4.0",
+		Setup: "Settings{MaxRequests: 1, Timeout, Interval: 10s, BucketPeriod: 1s (its rolling window of 10 buckets), " +
+			"ReadyToTrip: TotalFailures >= 0.5 × (TotalSuccesses + TotalFailures) once that sum is >= 20}; Call is " +
+			"Execute. The rule counts finished calls, as the others do: Counts.Requests also counts calls still running",
+		Reads:       "State() and Counts()",
+		New:         newGobreakerRate,
+		Unsupported: noCountWindow("no count window: its Counts cover a time interval (fixed or rolling) only"),
+	})
+}
+
+// gobreakerRateTrip is the rate rule as a ReadyToTrip, which gobreaker calls
+// after counting each failure of a closed breaker.
+func gobreakerRateTrip(n gobreaker.Counts) bool {
+	done := uint64(n.TotalSuccesses) + uint64(n.TotalFailures)
+	return done >= RateMinCalls && float64(n.TotalFailures) >= RateThreshold*float64(done)
+}
+
+// newGobreakerRate builds gobreaker with the rate rule over its rolling
+// time window.
+func newGobreakerRate(c Config) Breaker {
+	if c.Window != TimeWindow {
+		panic(badWindow("gobreaker", c.Window))
+	}
+	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         c.Name,
+		MaxRequests:  1,
+		Interval:     RateWindowSpan,
+		BucketPeriod: RateWindowSpan / RateWindowBuckets,
+		Timeout:      c.OpenTimeout,
+		ReadyToTrip:  gobreakerRateTrip,
+	})
+	return &gobreakerAdapter{gobreakerState: cb, cb: cb}
 }
 
 // gobreakerState is what CircuitBreaker and TwoStepCircuitBreaker share.

@@ -17,6 +17,28 @@ func init() {
 			TwoStepCall: "no public two-step API (AllowRequest/ReportEvent are the internals of Do)",
 		},
 	})
+	register(Impl{
+		Name:   "hystrix",
+		Family: Rate,
+		Module: "github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5",
+		Setup: "the classic configuration, which is already the rate rule: ErrorPercentThreshold: 50, " +
+			"RequestVolumeThreshold: 20. Its rolling window cannot be configured: buckets are whole Unix seconds " +
+			"and it sums those of the last 10 s (11 buckets, the newest partial); it rounds the error percentage to " +
+			"a whole percent before comparing, and applies results asynchronously, so it trips a little after the " +
+			"call that reaches the rate; Call is hystrix.Do",
+		Reads:       "IsOpen() (which evaluates its rolling health metrics)",
+		New:         newHystrixRate,
+		Unsupported: noCountWindow("no count window: its metrics are a rolling 10 s window only"),
+	})
+}
+
+// newHystrixRate is newHystrix, whose configuration is the rate rule; its
+// window is fixed at 10 s of 1 s buckets.
+func newHystrixRate(c Config) Breaker {
+	if c.Window != TimeWindow {
+		panic(badWindow("hystrix", c.Window))
+	}
+	return newHystrix(c)
 }
 
 type hystrixAdapter struct {
@@ -28,9 +50,9 @@ func newHystrix(c Config) Breaker {
 	hystrix.ConfigureCommand(c.Name, hystrix.CommandConfig{
 		Timeout:                1000,
 		MaxConcurrentRequests:  10000,
-		RequestVolumeThreshold: 20,
+		RequestVolumeThreshold: RateMinCalls,
 		SleepWindow:            int(c.OpenTimeout.Milliseconds()),
-		ErrorPercentThreshold:  50,
+		ErrorPercentThreshold:  int(RateThreshold * 100),
 	})
 	cb, _, err := hystrix.GetCircuit(c.Name)
 	if err != nil {

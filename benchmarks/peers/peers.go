@@ -2,12 +2,15 @@
 // two textbook reference designs behind one small interface, each configured
 // so that a benchmark scenario means the same thing for all of them.
 //
-// The common configuration: a closed breaker trips after 5 consecutive
-// failures (the window variants of fusebox, and hystrix-go, which has no
-// consecutive rule, trip on a 50% failure rate once enough calls are seen),
-// stays open for Config.OpenTimeout, then admits one probe at a time, and one
-// successful probe closes it. Every adapter uses the library's own wrapped
-// call (Execute, Run, Do...) for Call.
+// Implementations are registered per Family. In the Consecutive family (the
+// classic scenarios) a closed breaker trips after 5 consecutive failures (the
+// window variants of fusebox, and hystrix-go, which has no consecutive rule,
+// trip on a 50% failure rate once enough calls are seen). In the Rate family
+// it trips when the failure rate in its window reaches RateThreshold once the
+// window holds RateMinCalls calls; Config.Window says which window. In both,
+// a tripped breaker stays open for Config.OpenTimeout, then admits one probe
+// at a time, and one successful probe closes it. Every adapter uses the
+// library's own wrapped call (Execute, Run, Do...) for Call.
 package peers
 
 import (
@@ -70,6 +73,9 @@ type Config struct {
 	// TwoStep asks for a breaker whose TwoStep API is the one under test
 	// (gobreaker has a separate type for it).
 	TwoStep bool
+	// Window is the window of the rate rule, for the Rate family; the
+	// Consecutive family ignores it.
+	Window Window
 }
 
 // The consecutive-failure threshold every consecutive-mode breaker trips at.
@@ -88,13 +94,28 @@ const (
 	ReadWhileCall Scenario = "ReadWhileCalling"
 )
 
-// Scenarios lists the scenarios in report order.
+// Scenarios lists the scenarios of the Consecutive family in report order.
 var Scenarios = []Scenario{ClosedSuccess, ClosedFail5, OpenReject, HalfOpenProbe, TwoStepCall, ReadWhileCall}
 
-// Impl describes one implementation.
+// The scenarios of the Rate family: a closed breaker with a time or a count
+// window, every call succeeding or every 10th call of each goroutine failing.
+const (
+	RateTimeSuccess  Scenario = "RateTimeSuccess"
+	RateTimeFail10   Scenario = "RateTimeFail10"
+	RateCountSuccess Scenario = "RateCountSuccess"
+	RateCountFail10  Scenario = "RateCountFail10"
+)
+
+// RateScenarios lists the scenarios of the Rate family in report order.
+var RateScenarios = []Scenario{RateTimeSuccess, RateTimeFail10, RateCountSuccess, RateCountFail10}
+
+// Impl describes one implementation in one family.
 type Impl struct {
-	// Name is the short name used in benchmark names and reports.
+	// Name is the short name used in benchmark names and reports; the same
+	// library has the same name in every family.
 	Name string
+	// Family is the group of scenarios this entry is configured for.
+	Family Family
 	// Module is the Go module and version, or "reference" for the designs
 	// written here.
 	Module string
@@ -102,56 +123,63 @@ type Impl struct {
 	Setup string
 	// Reads says what Read observes.
 	Reads string
-	// New builds a breaker with the common configuration.
+	// New builds a breaker with the common configuration of its family.
 	New func(Config) Breaker
 	// Unsupported names the scenarios the implementation cannot express,
 	// with the reason.
 	Unsupported map[Scenario]string
 }
 
-var registry = map[string]Impl{}
+// regKey identifies a registry entry.
+type regKey struct {
+	family Family
+	name   string
+}
+
+var registry = map[regKey]Impl{}
 
 func register(i Impl) {
-	if _, dup := registry[i.Name]; dup {
-		panic("peers: duplicate " + i.Name)
+	k := regKey{i.Family, i.Name}
+	if _, dup := registry[k]; dup {
+		panic("peers: duplicate " + i.Name + " in " + i.Family.String())
 	}
-	registry[i.Name] = i
+	registry[k] = i
 }
 
 // order is the report order: fusebox first, then the peers, then the
 // reference designs.
 var order = []string{
 	"fusebox", "fuseboxCount", "fuseboxTime",
-	"gobreaker", "failsafe", "failsafePermit", "cep21", "hystrix", "mercari", "eapache",
+	"gobreaker", "failsafe", "failsafePermit", "cep21", "hystrix", "rubyist", "mercari", "eapache",
 	"mutexRef", "rwmutexRef",
 }
 
-// All returns every implementation in report order.
-func All() []Impl {
-	out := make([]Impl, 0, len(registry))
+// All returns every implementation of family f in report order.
+func All(f Family) []Impl {
+	var out []Impl
 	seen := map[string]bool{}
 	for _, n := range order {
-		if i, ok := registry[n]; ok {
+		if i, ok := registry[regKey{f, n}]; ok {
 			out = append(out, i)
 			seen[n] = true
 		}
 	}
 	var rest []string
-	for n := range registry {
-		if !seen[n] {
-			rest = append(rest, n)
+	for k := range registry {
+		if k.family == f && !seen[k.name] {
+			rest = append(rest, k.name)
 		}
 	}
 	sort.Strings(rest)
 	for _, n := range rest {
-		out = append(out, registry[n])
+		out = append(out, registry[regKey{f, n}])
 	}
 	return out
 }
 
-// Lookup returns the implementation called name.
-func Lookup(name string) (Impl, bool) {
-	i, ok := registry[name]
+// Lookup returns the implementation called name in family f.
+func Lookup(f Family, name string) (Impl, bool) {
+	i, ok := registry[regKey{f, name}]
 	return i, ok
 }
 

@@ -12,7 +12,7 @@ import (
 // every run; this catches a misconfigured adapter without running them.
 func TestConfigured(t *testing.T) {
 	down := errors.New("down")
-	for _, impl := range All() {
+	for _, impl := range All(Consecutive) {
 		t.Run(impl.Name, func(t *testing.T) {
 			br := impl.New(Config{Name: UniqueName("test-" + impl.Name), OpenTimeout: time.Hour})
 			ran := 0
@@ -48,7 +48,7 @@ func TestConfigured(t *testing.T) {
 func TestConsecutiveTripsAtFive(t *testing.T) {
 	down := errors.New("down")
 	for _, name := range []string{"fusebox", "gobreaker", "failsafe", "failsafePermit", "cep21", "mercari", "eapache", "mutexRef", "rwmutexRef"} {
-		impl, ok := Lookup(name)
+		impl, ok := Lookup(Consecutive, name)
 		if !ok {
 			t.Fatalf("%s not registered", name)
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fusebox-go/fusebox/benchmarks/peers"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -101,7 +102,7 @@ func drawOne(r *results, scenario, title, path string) (bool, error) {
 	leg.Left = true
 	lo, hi := math.Inf(1), 0.0
 	n := 0
-	for idx, impl := range impls(r) {
+	for idx, impl := range impls(r, peers.Consecutive) {
 		var pts plotter.XYs
 		for _, c := range r.Procs {
 			if v, ok := ns(r, scenario, "parallel", impl.Name, c); ok && v > 0 {

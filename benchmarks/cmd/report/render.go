@@ -119,11 +119,23 @@ func allocCell(r *results, sc, impl string, procs []int) string {
 	return s
 }
 
-func impls(r *results) []peers.Impl {
+// familyOf is the family a scenario belongs to.
+func familyOf(sc string) peers.Family {
+	for _, s := range peers.RateScenarios {
+		if string(s) == sc {
+			return peers.Rate
+		}
+	}
+	return peers.Consecutive
+}
+
+// impls lists the implementations of family f that have results in a
+// scenario of f, in report order.
+func impls(r *results, f peers.Family) []peers.Impl {
 	var out []peers.Impl
-	for _, i := range peers.All() {
+	for _, i := range peers.All(f) {
 		for k := range r.Units["sec/op"] {
-			if k.Impl == i.Name {
+			if k.Impl == i.Name && familyOf(k.Scenario) == f {
 				out = append(out, i)
 				break
 			}
@@ -200,13 +212,13 @@ func render(r *results, o options, charts []chart) string {
 	}
 	w("\n## Implementations\n\n")
 	w("| name | module | configuration | Read observes |\n|---|---|---|---|\n")
-	for _, i := range impls(r) {
+	for _, i := range impls(r, peers.Consecutive) {
 		w("| %s | %s | %s | %s |\n", i.Name, i.Module, i.Setup, i.Reads)
 	}
 	w("\n### Scenarios an implementation cannot express\n\n")
 	w("These are skipped (`b.Skip` with the reason) rather than replaced by something else.\n\n")
 	w("| implementation | scenario | why |\n|---|---|---|\n")
-	for _, i := range impls(r) {
+	for _, i := range impls(r, peers.Consecutive) {
 		var scs []string
 		for s := range i.Unsupported {
 			scs = append(scs, string(s))
@@ -220,6 +232,7 @@ func render(r *results, o options, charts []chart) string {
 	for _, sc := range scenariosIn(r) {
 		scenarioTable(&b, r, sc)
 	}
+	rateSection(&b, r)
 	return b.String()
 }
 
@@ -244,7 +257,7 @@ func scenarioTable(b *strings.Builder, r *results, sc string) {
 		w("---:|")
 	}
 	w("\n")
-	for _, i := range impls(r) {
+	for _, i := range impls(r, peers.Consecutive) {
 		if why, no := i.Unsupported[peers.Scenario(sc)]; no {
 			_ = why
 			w("| %s | cannot express (see above) |", i.Name)
@@ -301,7 +314,7 @@ func headline(b *strings.Builder, r *results) {
 		w("---:|")
 	}
 	w("\n")
-	for _, i := range impls(r) {
+	for _, i := range impls(r, peers.Consecutive) {
 		w("| %s |", i.Name)
 		for _, c := range headlineCols {
 			if _, no := i.Unsupported[peers.Scenario(c.sc)]; no {
@@ -395,7 +408,7 @@ func targets(b *strings.Builder, r *results) {
 	}{{"serial", 1}, {"parallel", 8}} {
 		f := get("OpenReject", m.mode, base, m.procs)
 		best, bestName := math.Inf(1), ""
-		for _, i := range impls(r) {
+		for _, i := range impls(r, peers.Consecutive) {
 			if strings.HasPrefix(i.Name, base) {
 				continue
 			}
@@ -424,7 +437,7 @@ func renderSummary(r *results, o options, charts []chart) string {
 	w("fusebox: closed success %.1f ns serial, %.1f ns/op at -cpu 8; open rejection %.1f ns. ", f1, f8, fo)
 	w("Each peer's time as a multiple of fusebox's (above 1× is slower):\n\n")
 	w("| peer | closed success, serial | closed success, par -cpu 8 | open reject, serial |\n|---|---:|---:|---:|\n")
-	for _, i := range impls(r) {
+	for _, i := range impls(r, peers.Consecutive) {
 		if strings.HasPrefix(i.Name, base) {
 			continue
 		}
