@@ -42,7 +42,7 @@ func TestPublicAPI(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	// Closed: seed 001's Call, seed 000's typed Call, Do, two-step.
+	// Closed: Call, the typed Execute, Do, two-step.
 	require.NoError(t, b.Call(func() error { return nil }))
 	v, err := breaker.Execute(b, func() (string, error) { return "ok", nil })
 	require.NoError(t, err)

@@ -118,7 +118,7 @@ type Config struct {
 	Name string
 
 	// FailureThreshold is the number of consecutive failures that trips a
-	// closed breaker (seed 000's MaxFailures). At most 65535.
+	// closed breaker. At most 65535.
 	// Default 5, or, when a rate rule (FailureRateThreshold or
 	// SlowCallRateThreshold) is configured, 0 meaning this rule is off.
 	FailureThreshold uint32
@@ -128,7 +128,7 @@ type Config struct {
 	SuccessThreshold uint32
 
 	// Timeout is how long the breaker stays open before it lets a probe
-	// through (seed 000's ResetTimeout). Default 60s; at most
+	// through. Default 60s; at most
 	// MaxOpenDuration.
 	Timeout time.Duration
 

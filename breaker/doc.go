@@ -59,9 +59,21 @@
 //     nothing else: a slow call admitted while closed can neither trip nor
 //     close a later half-open breaker. Generations are numbered modulo 8192
 //     (13 bits of the state word), so a result that arrives after exactly a
-//     multiple of 8192 further transitions is taken for current, as is a
-//     count-window outcome 8192 transitions old that is still among the last
-//     WindowSize calls.
+//     multiple of 8192 further transitions is taken for current.
+//   - Windows. A count window holds exactly the last WindowSize completions
+//     of the closed period; a time window the completions since the start
+//     of its oldest bucket. Every figure a rate rule decides on, or that
+//     Counts.Window shows, has Failures <= Calls and Slow <= Calls, under
+//     any interleaving; a trip is decided on a window the traffic produced
+//     (give or take calls completing while the decision is made), and a
+//     result admitted under an earlier generation never changes the current
+//     window, wherever its goroutine was preempted. With a clock that has
+//     timers (the system clock does) a time window's bucket boundaries are
+//     taken by a timer, so they take effect when it fires (normally well
+//     under a millisecond late), and no call reads the clock for them.
+//   - MaxStuckCalls trips a closed breaker (ReasonStuckCalls) once more than
+//     that many of its calls have each been in flight for SlowCallDuration,
+//     noticed at the latest 2 x SlowCallDuration after such a call began.
 //   - IsOpen is true while calls are rejected for being open (StateOpen and
 //     StateForcedOpen).
 //   - Counts totals are lifetime totals; Counts.Window is the current window.
@@ -75,10 +87,16 @@
 // The whole state machine is one 64-bit word changed only by
 // compare-and-swap; no call path takes a lock, uses a channel or starts a
 // goroutine. A successful call while closed costs two loads of that word
-// (before and after the call) plus one add to a per-core counter (and the
-// window's count when a rate rule is on); a rejection while open costs a
-// load of the word, a load of the period's prepared error and one per-core
-// add (BenchmarkCallClosed, BenchmarkCallOpen). With the
+// (before and after the call) plus one add to the lifetime totals, and one
+// CAS on the window when a time window is kept (two for a count window,
+// whose completions are ordered); a rejection while open costs a load of the
+// word, a load of the period's prepared error and one add
+// (BenchmarkCallClosed, BenchmarkCallOpen, BenchmarkCallClosedTimeWindow,
+// BenchmarkCallClosedCountWindow). The totals and a time window's counters
+// start as one set and spread over per-core cache lines the first time two
+// cores contend for them, so an uncontended breaker stays small (about 640
+// bytes with the default Config at any GOMAXPROCS: TestLeanBreakers) and a
+// contended one scales. With the
 // system clock a runtime timer reports the end of the open period, so a
 // rejection reads no clock, except one in every 32 per core, which catches a
 // timer that fires late on a loaded machine. Neither allocates.

@@ -171,7 +171,7 @@ func ExampleBreaker_ForceOpen() {
 }
 
 // RecordSuccess and RecordFailure report calls made without asking the
-// breaker (seed 001's API).
+// breaker.
 func ExampleBreaker_RecordFailure() {
 	b := breaker.MustNew(breaker.Config{FailureThreshold: 2})
 	b.RecordFailure()

@@ -6,7 +6,7 @@ func init() {
 	register(Impl{
 		Name:   "rwmutexRef",
 		Module: "reference design (benchmarks/peers/rwmutexref.go)",
-		Setup: "seed 000's design: a sync.RWMutex, read-locked to check the state, write-locked to record every " +
+		Setup: "the textbook design: a sync.RWMutex, read-locked to check the state, write-locked to record every " +
 			"result and to move open to half-open; 5 consecutive failures, one probe",
 		Reads: "State() and Counts(), under the read lock",
 		New:   func(c Config) Breaker { return &rwmutexRef{c: newRefCore(c)} },
