@@ -43,7 +43,7 @@ func TestSlowSuccessAccounting(t *testing.T) {
 // trip yet).
 func TestConsecutiveFailuresSaturate(t *testing.T) {
 	b := mustNew(t, Config{
-		FailureRateThreshold: 1, WindowType: TimeWindow, MinimumCalls: 1 << 31,
+		FailureRateThreshold: 1, WindowType: TimeWindow, MinimumCalls: MaxMinimumCalls,
 		Clock: clock.NewFake(t0),
 	})
 	for range MaxCount + 2 {

@@ -14,6 +14,9 @@ const (
 // report its result with Ticket.Done. Otherwise the error is an *OpenError
 // matching ErrOpen or ErrTooManyRequests, and nothing must be reported.
 func (b *Breaker) Allow() (Ticket, error) {
+	if b == nil {
+		b.misuse(false, "Allow")
+	}
 	w := b.word.Load()
 	if phaseOf(w) == phaseClosed && b.s.slowDur == 0 {
 		return Ticket{b: b, gen: genOf(w), kind: kindClosed}, nil
@@ -52,9 +55,9 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 			inFlight, succ, streak := halfOpenFields(w)
 			now := b.now()
 			if inFlight < b.s.maxProbes {
-				b.leaseStamp.Store(now)
+				b.stampLease(now)
 				if b.word.CompareAndSwap(w, w+1) { // in flight is the low field
-					return b.probeTicket(w, now), nil
+					return b.probeTicket(genOf(w), now), nil
 				}
 				break
 			}
@@ -64,22 +67,80 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 			// Every slot has been held for a whole lease with no admission
 			// since: reclaim them all under a new generation (their tickets
 			// turn stale) and take the first slot.
-			b.leaseStamp.Store(now)
+			b.stampLease(now)
 			nw := pack(phaseHalfOpen, nextGen(w), halfOpenPayload(1, succ, streak))
-			if b.word.CompareAndSwap(w, nw) {
-				b.emit(w, nw, ReasonProbeLeaseExpired, now, 0)
-				return b.probeTicket(nw, now), nil
+			if t, ok := b.moveAdmit(w, nw, Transition{Reason: ReasonProbeLeaseExpired, At: b.timeAt(now)}, now); ok {
+				return t, nil
 			}
 
 		case phaseForcedIndef:
 			return Ticket{}, b.reject(w)
+
+		default:
+			unset()
 		}
 		w = b.word.Load()
 	}
 }
 
-func (b *Breaker) probeTicket(w uint64, now int64) Ticket {
-	return Ticket{b: b, gen: genOf(w), kind: kindProbe, start: now}
+// stampLease moves the lease stamp forward to now, never back: a goroutine
+// that read the clock long ago and was preempted cannot make a probe's lease
+// look older than it is.
+func (b *Breaker) stampLease(now int64) {
+	for {
+		old := b.leaseStamp.Load()
+		if old >= now || b.leaseStamp.CompareAndSwap(old, now) {
+			return
+		}
+	}
+}
+
+// probeTicket returns the ticket of a probe admitted under generation gen,
+// whose slot the caller has taken in the word: it claims a free entry in
+// b.probes for it. One exists: entries held by current probes are fewer than
+// the slots in flight, which the word caps at len(b.probes).
+func (b *Breaker) probeTicket(gen uint16, now int64) Ticket {
+	id := uint64(gen&genMask)<<48 | b.probeSeq.Add(1)&(1<<48-1)
+	for {
+		for i := range b.probes {
+			v := b.probes[i].Load()
+			if (v == 0 || uint16(v>>48) != gen&genMask) && b.probes[i].CompareAndSwap(v, id) {
+				return Ticket{b: b, gen: gen, kind: kindProbe, start: now, slot: uint16(i), id: id}
+			}
+		}
+	}
+}
+
+// releaseProbe frees the entry of probe ticket t and reports whether it was
+// still t's: false for a second Done of the same ticket.
+func (b *Breaker) releaseProbe(t Ticket) bool {
+	return b.probes[t.slot].CompareAndSwap(t.id, 0)
+}
+
+// moveAdmit makes a transition that admits the caller (w -> nw): leaving an
+// open or forced period, or a lease reclaim. If a listener panics while the
+// transition is delivered, the caller's slot is freed before the panic goes
+// on: the caller never gets a ticket, so nobody else would free it.
+func (b *Breaker) moveAdmit(w, nw uint64, t Transition, now int64) (tk Ticket, ok bool) {
+	half := phaseOf(nw) == phaseHalfOpen
+	delivered := false
+	defer func() {
+		if ok && !delivered {
+			if half {
+				b.releaseProbe(tk)
+				b.probeResult(tk.gen, true, Neutral, now)
+			}
+		}
+	}()
+	ok = b.moveThen(w, nw, t, func() {
+		if half {
+			tk = b.probeTicket(genOf(nw), now)
+		} else {
+			tk = Ticket{b: b, gen: genOf(nw), kind: kindClosed}
+		}
+	})
+	delivered = true
+	return tk, ok
 }
 
 // leavePeriod ends the open or forced period in w, which is over, and admits
@@ -88,17 +149,13 @@ func (b *Breaker) probeTicket(w uint64, now int64) Ticket {
 func (b *Breaker) leavePeriod(w uint64) (Ticket, bool) {
 	now := b.now()
 	if phaseOf(w) == phaseOpen {
-		b.leaseStamp.Store(now)
+		b.stampLease(now)
 	}
 	nw, reason := b.afterPeriod(w, 1)
-	if !b.word.CompareAndSwap(w, nw) {
-		return Ticket{}, false
+	t, ok := b.moveAdmit(w, nw, Transition{Reason: reason, At: b.timeAt(now)}, now)
+	if !ok || t.kind == kindProbe {
+		return t, ok
 	}
-	b.emit(w, nw, reason, now, 0)
-	if phaseOf(nw) == phaseHalfOpen {
-		return b.probeTicket(nw, now), true
-	}
-	t := Ticket{b: b, gen: genOf(nw), kind: kindClosed}
 	if b.s.slowDur > 0 {
 		t.start = now
 		if b.stuck != nil {

@@ -54,7 +54,18 @@ type Breaker struct {
 	src    clock.Source
 	ts     clock.TimerSource // src's timers; nil when it has none
 	origin time.Time
-	notify *notifier // nil without OnStateChange
+	notify atomic.Pointer[notifier] // nil until the first listener
+
+	// probes holds one entry per half-open slot: the admission id of the
+	// probe that holds it (generation<<48 | id), or 0. A probe's Done frees
+	// its entry by CAS from its own id, so a slot is freed at most once
+	// however often Done is called.
+	probes   []atomic.Uint64
+	probeSeq atomic.Uint64
+	// tripStreak is (generation << 32 | streak) of the latest trip, stored
+	// before its CAS: the period's streak is known from the moment its word
+	// is, even while its record is not published yet.
+	tripStreak atomic.Uint64
 
 	cwin  *window.Count // nil unless a count window is kept
 	twin  *window.Time  // nil unless a time window is kept
@@ -106,12 +117,34 @@ func New(cfg Config) (*Breaker, error) {
 		b.stuck = newStuckCalls(&b.word, s.slowDur)
 	}
 	b.s.quick = s.slowDur == 0 && s.classify == nil
+	b.word.Store(pack(phaseClosed, 0, 0))
+	b.probes = make([]atomic.Uint64, s.maxProbes)
 	if s.onChange != nil {
-		b.notify = newNotifier(s.onChange)
+		n := newNotifier()
+		n.add(s.onChange)
+		b.notify.Store(n)
 	}
 	b.errHalf = &OpenError{Name: s.name, State: StateHalfOpen, sentinel: ErrTooManyRequests}
 	b.errFrc = &OpenError{Name: s.name, State: StateForcedOpen, sentinel: ErrOpen}
 	return b, nil
+}
+
+// unset panics for a Breaker that New did not make.
+func unset() {
+	panic("breaker: a zero Breaker{} is not usable: make one with breaker.New or breaker.MustNew")
+}
+
+// load returns the state word, failing with a message for a nil or zero
+// Breaker.
+func (b *Breaker) load(api string) uint64 {
+	if b == nil {
+		b.misuse(false, api)
+	}
+	w := b.word.Load()
+	if phaseOf(w) == phaseUnset {
+		unset()
+	}
+	return w
 }
 
 // MustNew is New for package-level breakers: it panics if cfg is invalid.
@@ -124,7 +157,10 @@ func MustNew(cfg Config) *Breaker {
 }
 
 // Name returns Config.Name.
-func (b *Breaker) Name() string { return b.s.name }
+func (b *Breaker) Name() string {
+	b.load("Name")
+	return b.s.name
+}
 
 // now returns the breaker's time: monotonic ns since origin.
 func (b *Breaker) now() int64 { return clock.Since(b.src, b.origin) }

@@ -141,7 +141,10 @@ type Config struct {
 	// reporting. When every slot is taken and no probe has been admitted for
 	// ProbeLease, the slots are reclaimed (their tickets become stale) and the
 	// next caller probes, so a lost Ticket, a hung call or a leaked goroutine
-	// can never wedge the breaker in half-open. Default 30s.
+	// can never wedge the breaker in half-open. Default 30s, or
+	// SlowCallDuration if that is longer. At least 1ms (a shorter lease
+	// reclaims the slots of probes still running, defeating
+	// HalfOpenMaxCalls) and not shorter than SlowCallDuration.
 	ProbeLease time.Duration
 
 	// FailureRateThreshold, in (0, 1], trips a closed breaker when the share
@@ -164,7 +167,8 @@ type Config struct {
 
 	// MinimumCalls is the number of calls the window must hold before a rate
 	// rule may trip. Default 10, or WindowSize if that is smaller. Must not
-	// exceed WindowSize for a count window.
+	// exceed WindowSize for a count window, nor 2^24 for any window (a rule
+	// that waits for more would never decide).
 	MinimumCalls uint32
 
 	// WindowType selects the window behind the rate rules. Default
@@ -223,6 +227,10 @@ const (
 	MaxOpenDuration = 12 * time.Hour
 	// MaxForceDuration is the longest duration ForceOpen accepts.
 	MaxForceDuration = 365 * 24 * time.Hour
+	// MinProbeLease is the shortest ProbeLease.
+	MinProbeLease = time.Millisecond
+	// MaxMinimumCalls is the largest MinimumCalls.
+	MaxMinimumCalls = 1 << 24
 )
 
 // Defaults applied to zero Config fields.
@@ -283,6 +291,13 @@ func checkDuration(field string, d time.Duration) error {
 // resolve validates c and applies the defaults.
 func (c Config) resolve() (settings, error) {
 	var s settings
+	var errs []*ConfigError
+	fail := func(err error) {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			errs = append(errs, ce)
+		}
+	}
 	for _, f := range []struct {
 		name string
 		v    uint32
@@ -292,7 +307,7 @@ func (c Config) resolve() (settings, error) {
 		{"HalfOpenMaxCalls", c.HalfOpenMaxCalls},
 	} {
 		if f.v > MaxCount {
-			return s, invalid(f.name, f.v, "must be at most 65535")
+			fail(invalid(f.name, f.v, "must be at most 65535"))
 		}
 	}
 	for _, f := range []struct {
@@ -306,20 +321,20 @@ func (c Config) resolve() (settings, error) {
 		{"Backoff.Max", c.Backoff.Max},
 	} {
 		if err := checkDuration(f.name, f.d); err != nil {
-			return s, err
+			fail(err)
 		}
 	}
 	if err := checkRate("FailureRateThreshold", c.FailureRateThreshold); err != nil {
-		return s, err
+		fail(err)
 	}
 	if err := checkRate("SlowCallRateThreshold", c.SlowCallRateThreshold); err != nil {
-		return s, err
+		fail(err)
 	}
 	if c.SlowCallRateThreshold > 0 && c.SlowCallDuration == 0 {
-		return s, invalid("SlowCallDuration", c.SlowCallDuration, "must be set (> 0) when SlowCallRateThreshold is set")
+		fail(invalid("SlowCallDuration", c.SlowCallDuration, "must be set (> 0) when SlowCallRateThreshold is set"))
 	}
 	if c.Timeout > MaxOpenDuration {
-		return s, invalid("Timeout", c.Timeout, "must be at most "+MaxOpenDuration.String())
+		fail(invalid("Timeout", c.Timeout, "must be at most "+MaxOpenDuration.String()))
 	}
 
 	s.name = c.Name
@@ -340,25 +355,25 @@ func (c Config) resolve() (settings, error) {
 	}
 	s.lease = int64(c.ProbeLease)
 	if s.lease == 0 {
-		s.lease = int64(DefaultProbeLease)
+		s.lease = max(int64(DefaultProbeLease), int64(c.SlowCallDuration))
 	}
 
 	// Backoff.
 	b := c.Backoff
 	if math.IsNaN(b.Multiplier) || math.IsInf(b.Multiplier, 0) || (b.Multiplier != 0 && b.Multiplier < 1) {
-		return s, invalid("Backoff.Multiplier", b.Multiplier, "must be 0 (off) or a finite number >= 1")
+		fail(invalid("Backoff.Multiplier", b.Multiplier, "must be 0 (off) or a finite number >= 1"))
 	}
 	if math.IsNaN(b.Jitter) || b.Jitter < 0 || b.Jitter >= 1 {
-		return s, invalid("Backoff.Jitter", b.Jitter, "must be within [0, 1)")
+		fail(invalid("Backoff.Jitter", b.Jitter, "must be within [0, 1)"))
 	}
 	if b.Max > MaxOpenDuration {
-		return s, invalid("Backoff.Max", b.Max, "must be at most "+MaxOpenDuration.String())
+		fail(invalid("Backoff.Max", b.Max, "must be at most "+MaxOpenDuration.String()))
 	}
 	if b.Max != 0 && int64(b.Max) < s.timeout {
-		return s, invalid("Backoff.Max", b.Max, "must not be less than Timeout ("+time.Duration(s.timeout).String()+")")
+		fail(invalid("Backoff.Max", b.Max, "must not be less than Timeout ("+time.Duration(s.timeout).String()+")"))
 	}
 	if b.Multiplier == 0 && b.Max != 0 {
-		return s, invalid("Backoff.Max", b.Max, "needs Backoff.Multiplier")
+		fail(invalid("Backoff.Max", b.Max, "needs Backoff.Multiplier"))
 	}
 	s.backoffMult = b.Multiplier
 	s.jitter = b.Jitter
@@ -376,31 +391,31 @@ func (c Config) resolve() (settings, error) {
 	switch c.WindowType {
 	case CountWindow:
 		if c.WindowDuration != 0 {
-			return s, invalid("WindowDuration", c.WindowDuration, "applies only to WindowType TimeWindow")
+			fail(invalid("WindowDuration", c.WindowDuration, "applies only to WindowType TimeWindow"))
 		}
 		if c.WindowBuckets != 0 {
-			return s, invalid("WindowBuckets", c.WindowBuckets, "applies only to WindowType TimeWindow")
+			fail(invalid("WindowBuckets", c.WindowBuckets, "applies only to WindowType TimeWindow"))
 		}
 		size := c.WindowSize
 		if size == 0 {
 			size = DefaultWindowSize
 		}
 		if size > window.MaxCountSize {
-			return s, invalid("WindowSize", c.WindowSize, "must be at most "+strconv.Itoa(window.MaxCountSize))
+			fail(invalid("WindowSize", c.WindowSize, "must be at most "+strconv.Itoa(window.MaxCountSize)))
 		}
 		s.minCalls = uint64(c.MinimumCalls)
 		if s.minCalls == 0 {
 			s.minCalls = uint64(min(DefaultMinimumCalls, size))
 		}
 		if s.minCalls > uint64(size) {
-			return s, invalid("MinimumCalls", c.MinimumCalls, "must not exceed WindowSize ("+strconv.FormatUint(uint64(size), 10)+"): the window could never hold that many calls")
+			fail(invalid("MinimumCalls", c.MinimumCalls, "must not exceed WindowSize ("+strconv.FormatUint(uint64(size), 10)+"): the window could never hold that many calls"))
 		}
 		if useWindow {
 			s.windowSize = int(size)
 		}
 	case TimeWindow:
 		if c.WindowSize != 0 {
-			return s, invalid("WindowSize", c.WindowSize, "applies only to WindowType CountWindow")
+			fail(invalid("WindowSize", c.WindowSize, "applies only to WindowType CountWindow"))
 		}
 		dur := c.WindowDuration
 		if dur == 0 {
@@ -411,31 +426,48 @@ func (c Config) resolve() (settings, error) {
 			n = DefaultWindowBuckets
 		}
 		if n > window.MaxBuckets {
-			return s, invalid("WindowBuckets", c.WindowBuckets, "must be at most 4096")
+			fail(invalid("WindowBuckets", c.WindowBuckets, "must be at most 4096"))
 		}
 		if int64(dur)%int64(n) != 0 {
-			return s, invalid("WindowBuckets", c.WindowBuckets, "must divide WindowDuration ("+dur.String()+") into whole nanoseconds")
+			fail(invalid("WindowBuckets", c.WindowBuckets, "must divide WindowDuration ("+dur.String()+") into whole nanoseconds"))
 		}
 		s.minCalls = uint64(c.MinimumCalls)
 		if s.minCalls == 0 {
 			s.minCalls = DefaultMinimumCalls
 		}
 		if int64(dur)/int64(n) < window.MinBucketWidth {
-			return s, invalid("WindowBuckets", c.WindowBuckets, "must split WindowDuration ("+dur.String()+") into buckets of at least 1ms")
+			fail(invalid("WindowBuckets", c.WindowBuckets, "must split WindowDuration ("+dur.String()+") into buckets of at least 1ms"))
 		}
 		s.bucketWidth = int64(dur) / int64(n)
 		s.buckets = int(n)
 	default:
-		return s, invalid("WindowType", c.WindowType, "must be CountWindow or TimeWindow")
+		fail(invalid("WindowType", c.WindowType, "must be CountWindow or TimeWindow"))
 	}
 
 	if c.MaxStuckCalls > 0 {
 		if c.SlowCallDuration == 0 {
-			return s, invalid("MaxStuckCalls", c.MaxStuckCalls, "needs SlowCallDuration (> 0): a call is stuck once it has run that long")
+			fail(invalid("MaxStuckCalls", c.MaxStuckCalls, "needs SlowCallDuration (> 0): a call is stuck once it has run that long"))
 		}
 		s.maxStuck = c.MaxStuckCalls
 	}
+	// ProbeLease: a lease shorter than a probe may take defeats the cap on
+	// probes in flight (each reclaim lets another probe in).
+	if c.ProbeLease != 0 && c.ProbeLease < MinProbeLease {
+		fail(invalid("ProbeLease", c.ProbeLease, "must be at least "+MinProbeLease.String()+" (0: the default, "+DefaultProbeLease.String()+"): a shorter lease reclaims slots of probes still running"))
+	}
+	if c.ProbeLease != 0 && c.SlowCallDuration > 0 && c.ProbeLease < c.SlowCallDuration {
+		fail(invalid("ProbeLease", time.Duration(s.lease), "must not be shorter than SlowCallDuration ("+c.SlowCallDuration.String()+"): a probe is not even slow before its slot would be reclaimed"))
+	}
+	if c.MinimumCalls > MaxMinimumCalls {
+		fail(invalid("MinimumCalls", c.MinimumCalls, "must be at most "+strconv.Itoa(MaxMinimumCalls)+": a window that must hold more before it decides never decides"))
+	}
 	s.classify = c.Classify
 	s.onChange = c.OnStateChange
+	s.maxOpen = int64(MaxOpenDuration) // TripFor may open for up to that
+	if len(errs) > 0 {
+		first := *errs[0]
+		first.More = errs[1:]
+		return settings{}, &first
+	}
 	return s, nil
 }

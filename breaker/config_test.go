@@ -119,7 +119,7 @@ func TestResolveDefaults(t *testing.T) {
 	eq(t, "maxProbes", s.maxProbes, 1)
 	eq(t, "timeout", s.timeout, int64(DefaultTimeout))
 	eq(t, "lease", s.lease, int64(DefaultProbeLease))
-	eq(t, "maxOpen", s.maxOpen, int64(DefaultTimeout))
+	eq(t, "maxOpen", s.maxOpen, int64(MaxOpenDuration))
 	if s.windowSize != 0 || s.bucketWidth != 0 {
 		t.Fatal("the zero Config keeps a window")
 	}
@@ -135,7 +135,7 @@ func TestResolveDefaults(t *testing.T) {
 	eq(t, "backoffMax default capped", s.backoffMax, int64(MaxOpenDuration))
 	s, _ = Config{Timeout: time.Second, Backoff: Backoff{Multiplier: 2}}.resolve()
 	eq(t, "backoffMax default", s.backoffMax, int64(10*time.Second))
-	eq(t, "maxOpen", s.maxOpen, int64(10*time.Second))
+	eq(t, "maxOpen", s.maxOpen, int64(MaxOpenDuration))
 }
 
 func TestStringers(t *testing.T) {
@@ -149,7 +149,7 @@ func TestStringers(t *testing.T) {
 	eq(t, "Reason", ReasonConsecutiveFailures.String(), "consecutive-failures")
 	eq(t, "Reason", ReasonRelease.String(), "release")
 	eq(t, "Reason(0)", Reason(0).String(), "unknown")
-	eq(t, "Reason past the last", (ReasonStuckCalls + 1).String(), "unknown")
+	eq(t, "Reason past the last", (ReasonTripFor + 1).String(), "unknown")
 	eq(t, "Reason(255)", Reason(255).String(), "unknown")
 	eq(t, "Reason(200)", Reason(200).String(), "unknown")
 	for r := ReasonConsecutiveFailures; r <= ReasonRelease; r++ {

@@ -26,6 +26,7 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 	if d > MaxForceDuration {
 		return errors.New("breaker: ForceOpen duration must be at most " + MaxForceDuration.String())
 	}
+	b.load("ForceOpen")
 	now := b.now()
 	nw := b.moveTo(ReasonForceOpen, int64(d), func(uint64) (uint64, bool) {
 		if d == 0 {
@@ -70,16 +71,17 @@ func (b *Breaker) Release() {
 // It returns the word it published, or the unchanged word if next declined.
 func (b *Breaker) moveTo(reason Reason, openFor int64, next func(w uint64) (uint64, bool)) uint64 {
 	for {
-		w := b.word.Load()
+		w := b.load("Reset, ForceOpen, Disable or Release")
 		nw, ok := next(w)
 		if !ok {
 			return w
 		}
 		nw = nw&^(genMask<<genShift) | uint64(nextGen(w))<<genShift
-		if b.word.CompareAndSwap(w, nw) {
-			if b.notify != nil {
-				b.emit(w, nw, reason, b.now(), openFor)
-			}
+		var t Transition
+		if b.notify.Load() != nil {
+			t = Transition{Reason: reason, At: b.timeAt(b.now()), OpenFor: time.Duration(openFor)}
+		}
+		if b.move(w, nw, t) {
 			return nw
 		}
 	}

@@ -62,16 +62,34 @@ func (e *OpenError) Error() string {
 func (e *OpenError) Unwrap() error { return e.sentinel }
 
 // ConfigError says which Config field New rejected and why. It matches
-// ErrInvalidConfig with errors.Is.
+// ErrInvalidConfig with errors.Is. When several fields break rules, the
+// error names the first in Field, Rule and Value and the others in More;
+// Error lists them all, and errors.As finds each.
 type ConfigError struct {
 	Field string // the Config field, e.g. "Timeout" or "Backoff.Jitter"
 	Rule  string // the rule it broke, e.g. "must not be negative"
 	Value any    // the offending value
+	// More are the other broken fields, in Config order.
+	More []*ConfigError
 }
 
-// Error returns e.g. `breaker: invalid Config.Timeout -1s: must not be negative`.
+// Error returns e.g. `breaker: invalid Config.Timeout -1s: must not be
+// negative`, with "; Config.X ..." for each further broken field.
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("breaker: invalid Config.%s %v: %s", e.Field, e.Value, e.Rule)
+	msg := fmt.Sprintf("breaker: invalid Config.%s %v: %s", e.Field, e.Value, e.Rule)
+	for _, m := range e.More {
+		msg += fmt.Sprintf("; Config.%s %v: %s", m.Field, m.Value, m.Rule)
+	}
+	return msg
+}
+
+// Unwrap returns the other broken fields' errors.
+func (e *ConfigError) Unwrap() []error {
+	errs := make([]error, len(e.More))
+	for i, m := range e.More {
+		errs[i] = m
+	}
+	return errs
 }
 
 // Is reports whether target is ErrInvalidConfig.

@@ -12,7 +12,7 @@ func FuzzStateWord(f *testing.F) {
 	f.Add(uint8(1), uint16(8192), uint16(1), uint16(2), uint16(3), int64(1)<<46, int64(999), int64(1))
 	f.Add(uint8(3), uint16(1), uint16(7), uint16(0), uint16(9), int64(123456789), int64(1e15), int64(60e9))
 	f.Fuzz(func(t *testing.T, ph uint8, gen, a, b, c uint16, now, d, maxOpen int64) {
-		p := phase(ph % 6)
+		p := phase(ph%6) + phaseClosed
 		now &= 1<<52 - 1 // 52 days of ns: well past the 2^47 wrap
 		if now < 0 {
 			now = -now
@@ -28,7 +28,7 @@ func FuzzStateWord(f *testing.F) {
 		if nextGen(w) != (gen+1)&(1<<13-1) {
 			t.Fatalf("nextGen of gen %d = %d", gen&genMask, nextGen(w))
 		}
-		if want := [...]State{StateClosed, StateOpen, StateHalfOpen, StateForcedOpen, StateForcedOpen, StateDisabled}[p]; p.public() != want {
+		if want := [...]State{StateClosed, StateOpen, StateHalfOpen, StateForcedOpen, StateForcedOpen, StateDisabled}[p-phaseClosed]; p.public() != want {
 			t.Fatalf("phase %d shows %v; want %v", p, p.public(), want)
 		}
 

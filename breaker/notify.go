@@ -1,7 +1,6 @@
 package breaker
 
 import (
-	"slices"
 	"time"
 
 	uatomic "go.uber.org/atomic"
@@ -43,6 +42,9 @@ const (
 	// ReasonStuckCalls: more than MaxStuckCalls calls of the closed period
 	// had been in flight for at least SlowCallDuration.
 	ReasonStuckCalls
+	// ReasonTripFor: TripFor opened the breaker (for example on a
+	// dependency's Retry-After).
+	ReasonTripFor
 )
 
 var reasonNames = [...]string{
@@ -59,6 +61,7 @@ var reasonNames = [...]string{
 	ReasonDisable:             "disable",
 	ReasonRelease:             "release",
 	ReasonStuckCalls:          "stuck-calls",
+	ReasonTripFor:             "trip-for",
 }
 
 // String returns a short kebab-case name such as "consecutive-failures".
@@ -101,83 +104,195 @@ type Transition struct {
 	OpenFor time.Duration
 }
 
-// notifier delivers transitions to the callback in generation order without
-// a lock. A transition's winner pushes it on a lock-free stack and then tries
-// to become the deliverer (busy 0 -> 1). The deliverer alone owns pending and
-// next: it drains the stack, delivers every transition whose generation is
-// the next one due, parks the others (their predecessor's winner has not
-// pushed yet; it will, and will find the stack non-empty or deliver itself),
-// and before leaving re-checks the stack, so nothing pushed while it was busy
-// is stranded. A callback that causes a transition pushes it and returns at
-// once: the deliverer further up its own stack delivers it next.
+// Delivery of transitions to listeners (Config.OnStateChange and Subscribe).
+//
+// A transition's goroutine enqueues its event (pending) before its CAS on the
+// word, then marks it won or lost, then delivers. Enqueue order is CAS order
+// for the events that win: a transition's goroutine loads the word it moves
+// from after the previous transition's CAS, which came after the previous
+// transition's enqueue. So the queue is the history, and delivering it in
+// queue order, skipping lost events, delivers every transition once, in
+// order, numbered by a 64-bit count that never wraps, however many
+// transitions happen while a listener runs or a goroutine is preempted
+// between its CAS and its mark. A pending event at the head stops delivery
+// until its goroutine marks it; that goroutine then delivers.
+//
+// The queue is a lock-free multi-producer FIFO (tail swap, then link); one
+// goroutine at a time delivers (the busy flag), in time linear in the
+// backlog. Listeners run on the goroutine of a transition (synchronously),
+// after the transition took effect and outside any critical section: a
+// listener may call back into the breaker, whose transitions are then
+// delivered by the same goroutine after the listener returns. A listener that
+// must never slow a call down is wrapped in an AsyncListener.
 type notifier struct {
-	fn      func(Transition)
-	head    uatomic.Pointer[event]
-	busy    uatomic.Bool
-	pending []*event // owned by the deliverer
-	next    uint64   // generation due next; owned by the deliverer
+	head      *event // owned by the deliverer: the last event taken off
+	tail      uatomic.Pointer[event]
+	busy      uatomic.Bool
+	delivered uint64 // owned by the deliverer
+	listeners uatomic.Pointer[[]*listener]
 }
+
+// event states.
+const (
+	evPending uint32 = iota
+	evWon
+	evLost
+)
 
 type event struct {
-	t    Transition
-	gen  uint16 // 13-bit generation of the word the transition published
-	link *event
+	t     Transition
+	state uatomic.Uint32
+	next  uatomic.Pointer[event]
 }
 
-func newNotifier(fn func(Transition)) *notifier {
-	return &notifier{fn: fn, next: 1}
+type listener struct {
+	fn        func(Transition)
+	cancelled uatomic.Bool
 }
 
-func (n *notifier) push(e *event) {
+func newNotifier() *notifier {
+	n := &notifier{}
+	stub := &event{}
+	stub.state.Store(evLost)
+	n.head = stub
+	n.tail.Store(stub)
+	return n
+}
+
+// add registers fn and returns the function that removes it.
+func (n *notifier) add(fn func(Transition)) (cancel func()) {
+	l := &listener{fn: fn}
 	for {
-		old := n.head.Load()
-		e.link = old
-		if n.head.CompareAndSwap(old, e) {
+		old := n.listeners.Load()
+		var next []*listener
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, l)
+		if n.listeners.CompareAndSwap(old, &next) {
 			break
 		}
+	}
+	return func() {
+		l.cancelled.Store(true)
+		for {
+			old := n.listeners.Load()
+			next := make([]*listener, 0, len(*old))
+			for _, x := range *old {
+				if x != l {
+					next = append(next, x)
+				}
+			}
+			if n.listeners.CompareAndSwap(old, &next) {
+				return
+			}
+		}
+	}
+}
+
+// enqueue appends a pending event for t.
+func (n *notifier) enqueue(t Transition) *event {
+	e := &event{t: t}
+	prev := n.tail.Swap(e)
+	prev.next.Store(e)
+	return e
+}
+
+// resolve marks e won or lost and delivers what is deliverable.
+func (n *notifier) resolve(e *event, won bool) {
+	if won {
+		e.state.Store(evWon)
+	} else {
+		e.state.Store(evLost)
 	}
 	n.drain()
 }
 
+// ready reports whether the event after head is marked.
+func (n *notifier) ready() bool {
+	next := n.head.next.Load()
+	return next != nil && next.state.Load() != evPending
+}
+
+// drain delivers, in queue order, every marked event, as long as this
+// goroutine can be the deliverer. After giving the role up it looks again:
+// a goroutine that marked an event while this one was delivering found the
+// role taken and left the event to this one (both sides write, then read,
+// with sequentially consistent atomics, so one of them sees the other).
 func (n *notifier) drain() {
-	for {
-		if !n.busy.CompareAndSwap(false, true) {
-			return
-		}
-		for e := n.head.Swap(nil); e != nil; e = e.link {
-			n.pending = append(n.pending, e)
-		}
-		for {
-			i := slices.IndexFunc(n.pending, func(e *event) bool { return e.gen == uint16(n.next)&genMask })
-			if i < 0 {
-				break
-			}
-			e := n.pending[i]
-			n.pending = slices.Delete(n.pending, i, i+1)
-			e.t.Generation = n.next
-			n.next++
-			n.deliver(e.t)
-			for e := n.head.Swap(nil); e != nil; e = e.link {
-				n.pending = append(n.pending, e)
-			}
-		}
+	for n.busy.CompareAndSwap(false, true) {
+		n.deliverReady()
 		n.busy.Store(false)
-		if n.head.Load() == nil {
+		if !n.readyAfterRelease() {
 			return
 		}
 	}
 }
 
-// deliver calls the callback. If the callback panics, the panic goes on up the
-// stack of the call that was delivering, but the deliverer role is released
-// first, so later transitions are still delivered.
-func (n *notifier) deliver(t Transition) {
-	returned := false
+// readyAfterRelease is ready, read after the role was given up: head is
+// stable then unless another goroutine took the role, in which case it
+// delivers and this one need not.
+func (n *notifier) readyAfterRelease() bool {
+	if n.busy.Load() {
+		return false
+	}
+	return n.ready()
+}
+
+func (n *notifier) deliverReady() {
+	for {
+		next := n.head.next.Load()
+		if next == nil || next.state.Load() == evPending {
+			return
+		}
+		n.head = next
+		if next.state.Load() != evWon {
+			continue
+		}
+		n.delivered++
+		next.t.Generation = n.delivered
+		n.call(next.t)
+	}
+}
+
+// call hands t to every listener. If one panics, the others still get t;
+// then the deliverer role is given up and the rest of the queue delivered
+// before the first panic goes on up the stack of the call that was
+// delivering, so no transition stays queued behind a panicking listener.
+func (n *notifier) call(t Transition) {
+	ls := n.listeners.Load()
+	if ls == nil {
+		return
+	}
+	var first any
+	panicked := false
+	for _, l := range *ls {
+		if l.cancelled.Load() {
+			continue
+		}
+		if r, p := n.guarded(l.fn, t); p && !panicked {
+			first, panicked = r, true
+		}
+	}
+	if panicked {
+		n.busy.Store(false)
+		n.drain()
+		panic(first)
+	}
+}
+
+// guarded calls fn(t) and returns what it panicked with, if it did. A
+// listener that calls runtime.Goexit ends its goroutine; the deliverer role is
+// given up first, and the next transition delivers what is queued.
+func (n *notifier) guarded(fn func(Transition), t Transition) (r any, panicked bool) {
 	defer func() {
-		if !returned {
-			n.busy.Store(false)
+		if panicked {
+			if r = recover(); r == nil {
+				n.busy.Store(false)
+			}
 		}
 	}()
-	n.fn(t)
-	returned = true
+	panicked = true
+	fn(t)
+	return nil, false
 }

@@ -8,15 +8,23 @@ package breaker
 // nothing. The zero Ticket's Done does nothing.
 type Ticket struct {
 	b     *Breaker
-	start int64 // admission time, when slow calls are measured
+	start int64  // admission time, when slow calls are measured
+	id    uint64 // a probe's entry in Breaker.probes
 	gen   uint16
+	slot  uint16 // a probe's index in Breaker.probes
 	kind  uint8
 }
 
 // Done reports the result of the admitted call: err is classified by
 // Config.Classify. A result that arrives after the breaker has moved to
 // another generation is counted in the lifetime totals and changes nothing
-// else.
+// else. If Classify panics, the call counts as a failure (freeing a probe's
+// slot) and the panic goes on.
+//
+// Call Done once per Ticket. A second Done of a probe's ticket frees nothing
+// and decides nothing (the slot is freed at most once) and is counted only
+// in the lifetime totals; a second Done of a ticket admitted while closed is
+// counted again, in the totals and the window, like another call.
 func (t Ticket) Done(err error) {
 	if err == nil && t.kind == kindClosed && t.b.s.quick {
 		t.b.closedSuccess(t.gen)
@@ -25,7 +33,7 @@ func (t Ticket) Done(err error) {
 	if t.b == nil {
 		return
 	}
-	t.b.finish(t, t.b.classify(err))
+	t.b.finish(t, t.b.classifyFor(t, err))
 }
 
 // closedSuccess is finish for a success admitted while closed by a breaker
@@ -89,14 +97,20 @@ func (t Ticket) DoneOutcome(o Outcome) {
 	t.b.finish(t, o)
 }
 
-func (b *Breaker) classify(err error) Outcome {
+// classifyFor classifies the result of ticket t. If Config.Classify panics,
+// t counts as a failure before the panic goes on.
+func (b *Breaker) classifyFor(t Ticket, err error) Outcome {
 	if b.s.classify == nil {
 		if err == nil {
 			return Success
 		}
 		return DefaultClassify(err)
 	}
-	switch o := b.s.classify(err); o {
+	returned := false
+	defer t.failIfPanicked(&returned)
+	o := b.s.classify(err)
+	returned = true
+	switch o {
 	case Success, Failure, Neutral:
 		return o
 	}
@@ -124,7 +138,9 @@ func (b *Breaker) finish(t Ticket, o Outcome) {
 	case kindClosed, kindDisabled:
 		b.closedResult(t.gen, t.kind, o, slow, now)
 	case kindProbe:
-		b.probeResult(t.gen, true, o, now)
+		if b.releaseProbe(t) {
+			b.probeResult(t.gen, true, o, now)
+		}
 	}
 }
 
@@ -264,13 +280,14 @@ func (b *Breaker) probeResult(gen uint16, slot bool, o Outcome, now int64) bool 
 			}
 			if succ >= b.s.successThreshold {
 				nw := pack(phaseClosed, nextGen(w), 0)
-				if b.word.CompareAndSwap(w, nw) {
-					if b.notify != nil {
-						if now < 0 {
-							now = b.now()
-						}
-						b.push(w, nw, Transition{Reason: ReasonProbesSucceeded, At: b.timeAt(now), ProbeSuccesses: succ})
+				var t Transition
+				if b.notify.Load() != nil {
+					if now < 0 {
+						now = b.now()
 					}
+					t = Transition{Reason: ReasonProbesSucceeded, At: b.timeAt(now), ProbeSuccesses: succ}
+				}
+				if b.move(w, nw, t) {
 					return true
 				}
 				continue

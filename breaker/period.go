@@ -49,39 +49,71 @@ func (b *Breaker) publishRecord(r *openRecord) {
 }
 
 // streakOf returns the trip streak of the open period in w: how many times
-// the breaker has opened since it last closed.
+// the breaker has opened since it last closed. The period's record keeps it;
+// before the record is published, tripStreak does (stored before the CAS
+// that started the period, under the period's generation).
 func (b *Breaker) streakOf(w uint64) uint32 {
 	if rec := b.openRec.Load(); rec.matches(w) {
 		return rec.streak
+	}
+	if ts := b.tripStreak.Load(); uint16(ts>>32) == genOf(w) && ts&0xffffffff != 0 {
+		return uint32(ts)
 	}
 	return 1
 }
 
 // trip moves the breaker from w (closed or half-open) to open for the
 // streak-th consecutive time. It reports whether its CAS won; on false the
-// caller re-reads the word and decides again.
+// caller re-reads the word and decides again. The streak is stored before
+// the CAS (tripStreak), so a goroutine preempted between the CAS and the
+// record's publication cannot make the next period forget it.
 func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, t Transition) bool {
 	streak = min(streak, maxCounter)
 	d := b.openDuration(streak)
 	nw := pack(phaseOpen, nextGen(w), openDeadlineField(now+d))
-	if !b.word.CompareAndSwap(w, nw) {
-		return false
+	b.tripStreak.Store(uint64(genOf(nw))<<32 | uint64(streak))
+	if phaseOf(w) == phaseHalfOpen {
+		_, t.ProbeSuccesses, _ = halfOpenFields(w)
 	}
-	b.publishRecord(&openRecord{
+	t.Reason, t.At, t.OpenFor = reason, b.timeAt(now), time.Duration(d)
+	rec := &openRecord{
 		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
 		word:     nw,
 		streak:   streak,
 		deadline: now + d,
-	})
-	b.armTimer(nw, now+d)
-	if b.notify != nil {
-		if phaseOf(w) == phaseHalfOpen {
-			_, t.ProbeSuccesses, _ = halfOpenFields(w)
-		}
-		t.Reason, t.At, t.OpenFor = reason, b.timeAt(now), time.Duration(d)
-		b.push(w, nw, t)
 	}
-	return true
+	return b.moveThen(w, nw, t, func() {
+		b.publishRecord(rec)
+		b.armTimer(nw, now+d)
+	})
+}
+
+// move makes the transition w -> nw with one CAS and reports it to the
+// listeners if it won (see notify.go for why the event is queued first).
+func (b *Breaker) move(w, nw uint64, t Transition) bool { return b.moveThen(w, nw, t, nil) }
+
+// moveThen is move with after run between a won CAS and the delivery of
+// its transition, so that listeners see the transition's record published.
+func (b *Breaker) moveThen(w, nw uint64, t Transition, after func()) bool {
+	n := b.notify.Load()
+	if n == nil {
+		if !b.word.CompareAndSwap(w, nw) {
+			return false
+		}
+		if after != nil {
+			after()
+		}
+		return true
+	}
+	t.Name = b.s.name
+	t.From, t.To = phaseOf(w).public(), phaseOf(nw).public()
+	e := n.enqueue(t)
+	won := b.word.CompareAndSwap(w, nw)
+	if won && after != nil {
+		after()
+	}
+	n.resolve(e, won)
+	return won
 }
 
 // openDuration is the length of the streak-th consecutive open period.
@@ -160,7 +192,7 @@ func (b *Breaker) State() State {
 // is over.
 func (b *Breaker) settle() uint64 {
 	for {
-		w := b.word.Load()
+		w := b.load("State")
 		switch phaseOf(w) {
 		case phaseOpen, phaseForced:
 			now := b.now()
@@ -168,8 +200,7 @@ func (b *Breaker) settle() uint64 {
 				return w
 			}
 			nw, reason := b.afterPeriod(w, 0)
-			if b.word.CompareAndSwap(w, nw) {
-				b.emit(w, nw, reason, now, 0)
+			if b.move(w, nw, Transition{Reason: reason, At: b.timeAt(now)}) {
 				return nw
 			}
 		default:
@@ -185,15 +216,3 @@ func (b *Breaker) IsOpen() bool {
 	return s == StateOpen || s == StateForcedOpen
 }
 
-// emit reports the transition w -> nw if someone listens.
-func (b *Breaker) emit(w, nw uint64, reason Reason, now int64, openFor int64) {
-	if b.notify != nil {
-		b.push(w, nw, Transition{Reason: reason, At: b.timeAt(now), OpenFor: time.Duration(openFor)})
-	}
-}
-
-func (b *Breaker) push(w, nw uint64, t Transition) {
-	t.Name = b.s.name
-	t.From, t.To = phaseOf(w).public(), phaseOf(nw).public()
-	b.notify.push(&event{t: t, gen: genOf(nw)})
-}

@@ -88,7 +88,10 @@ func (s State) String() string {
 type phase uint8
 
 const (
-	phaseClosed phase = iota
+	// phaseUnset is the zero word: a Breaker not made by New. Every path
+	// that meets it fails with a message saying to use New.
+	phaseUnset phase = iota
+	phaseClosed
 	phaseOpen
 	phaseHalfOpen
 	phaseForced      // forced open until a deadline

@@ -70,12 +70,17 @@ func genConfig(t *rapid.T, notify bool) breaker.Config {
 	scale := rapid.SampledFrom([]time.Duration{time.Nanosecond, time.Microsecond, time.Millisecond, time.Second}).Draw(t, "scale")
 	c.Timeout = rapid.SampledFrom(durs(scale, 0, 1, 2, 3, 10, 60)).Draw(t, "Timeout")
 	c.ProbeLease = rapid.SampledFrom(durs(scale, 0, 1, 2, 5, 30)).Draw(t, "ProbeLease")
+
 	c.FailureThreshold = rapid.Uint32Range(0, 6).Draw(t, "FailureThreshold")
 	c.SuccessThreshold = rapid.Uint32Range(0, 4).Draw(t, "SuccessThreshold")
 	c.HalfOpenMaxCalls = rapid.Uint32Range(0, 4).Draw(t, "HalfOpenMaxCalls")
 
 	rates := []float64{0, 0.1, 0.25, 0.5, 0.75, 1}
 	c.SlowCallDuration = rapid.SampledFrom(durs(scale, 0, 1, 3)).Draw(t, "SlowCallDuration")
+	if c.ProbeLease != 0 {
+		// "at least 1ms", "not shorter than SlowCallDuration"
+		c.ProbeLease = max(c.ProbeLease, time.Millisecond, c.SlowCallDuration)
+	}
 	c.FailureRateThreshold = rapid.SampledFrom(rates).Draw(t, "FailureRateThreshold")
 	if c.SlowCallDuration > 0 {
 		c.SlowCallRateThreshold = rapid.SampledFrom(rates).Draw(t, "SlowCallRateThreshold")

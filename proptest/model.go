@@ -121,9 +121,21 @@ func Resolve(cfg breaker.Config) (Settings, []string) {
 	if s.Timeout == 0 {
 		s.Timeout = int64(60 * time.Second)
 	}
+	// ProbeLease: "Default 30s, or SlowCallDuration if that is longer";
+	// "at least 1ms"; "must not be shorter than SlowCallDuration".
+	if cfg.ProbeLease != 0 && cfg.ProbeLease < time.Millisecond {
+		flag("ProbeLease")
+	}
+	if cfg.ProbeLease != 0 && cfg.SlowCallDuration > 0 && cfg.ProbeLease < cfg.SlowCallDuration {
+		flag("ProbeLease")
+	}
+	// MinimumCalls: "at most 2^24".
+	if cfg.MinimumCalls > 1<<24 {
+		flag("MinimumCalls")
+	}
 	s.Lease = int64(cfg.ProbeLease)
 	if s.Lease == 0 {
-		s.Lease = int64(30 * time.Second)
+		s.Lease = max(int64(30*time.Second), int64(cfg.SlowCallDuration))
 	}
 
 	// Backoff: Multiplier "0 (the default) turns backoff off; otherwise it
