@@ -91,7 +91,8 @@ type GroupConfig struct {
 //     order) on each Len, and on each Get that creates a breaker while the
 //     group is not full;
 //   - all of them on each Range (which is how a metrics scrape sees them)
-//     and whenever it has to pick a breaker to drop for room (below).
+//     and each time it makes a new order of breakers to drop for room
+//     (below).
 //
 // No goroutine runs for the group: a group that is never asked for a new
 // key, Len or Range visits nothing (and grows by nothing).

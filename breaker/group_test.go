@@ -476,6 +476,21 @@ func TestGroupIdleSweep(t *testing.T) {
 	assert.Same(t, bs[9], m["k9"])
 }
 
+// TestGroupFullOfIdle: a new key in a full group whose closed breakers are
+// all idle for IdleTimeout drops all of them (they are idle), not only the
+// one idle longest.
+func TestGroupFullOfIdle(t *testing.T) {
+	g, fc := fakeGroup(t, 3, time.Minute)
+	for _, k := range []string{"a", "b", "c"} {
+		get(t, g, k)
+		fc.Advance(time.Second)
+	}
+	fc.Advance(time.Minute)
+	get(t, g, "d")
+	assert.Equal(t, 1, g.Len())
+	assert.Contains(t, keys(g), "d")
+}
+
 // TestGroupIdleSweepIncremental: without Range, Len and the creation of new
 // breakers visit the group a few buckets at a time.
 func TestGroupIdleSweepIncremental(t *testing.T) {
