@@ -210,11 +210,11 @@ var errCreatePanicked = errors.New("breaker: Group Config func or New panicked w
 func NewGroup(gc GroupConfig) (*Group, error) {
 	switch {
 	case gc.MaxBreakers < 0:
-		return nil, invalid("MaxBreakers", gc.MaxBreakers, "GroupConfig.MaxBreakers must not be negative (0 means DefaultMaxBreakers)")
+		return nil, &ConfigError{Field: "MaxBreakers", Value: gc.MaxBreakers, Rule: "GroupConfig.MaxBreakers must not be negative (0 means DefaultMaxBreakers)"}
 	case gc.MaxBreakers > MaxGroupBreakers:
-		return nil, invalid("MaxBreakers", gc.MaxBreakers, "GroupConfig.MaxBreakers must be at most "+strconv.Itoa(MaxGroupBreakers))
+		return nil, &ConfigError{Field: "MaxBreakers", Value: gc.MaxBreakers, Rule: "GroupConfig.MaxBreakers must be at most " + strconv.Itoa(MaxGroupBreakers)}
 	case gc.IdleTimeout < 0:
-		return nil, invalid("IdleTimeout", gc.IdleTimeout, "GroupConfig.IdleTimeout must not be negative (0 means DefaultIdleTimeout)")
+		return nil, &ConfigError{Field: "IdleTimeout", Value: gc.IdleTimeout, Rule: "GroupConfig.IdleTimeout must not be negative (0 means DefaultIdleTimeout)"}
 	}
 	maxB := gc.MaxBreakers
 	if maxB == 0 {

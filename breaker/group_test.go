@@ -648,7 +648,7 @@ const groupMemoryBound = 10 << 10
 // where memory is dearer; the figure per breaker is the same).
 func TestGroupMemory(t *testing.T) {
 	n := 100_000
-	if unsafe.Sizeof(uintptr(0)) < 8 || raceEnabled || testing.Short() {
+	if unsafe.Sizeof(uintptr(0)) < 8 || groupTestRace || testing.Short() {
 		n = 10_000
 	}
 	per := measureGroup(t, n)

@@ -2,4 +2,4 @@
 
 package breaker
 
-const raceEnabled = true
+const groupTestRace = true

@@ -2,4 +2,4 @@
 
 package breaker
 
-const raceEnabled = false
+const groupTestRace = false
