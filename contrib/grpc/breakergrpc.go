@@ -1,6 +1,6 @@
 // Package breakergrpc puts a fusebox circuit breaker in front of gRPC calls,
-// as client interceptors for the calls a service makes and as a server
-// interceptor that sheds load.
+// as client interceptors for the calls a service makes and as server
+// interceptors that shed load.
 //
 // It lives in its own Go module (github.com/fusebox-go/fusebox/contrib/grpc)
 // so that importing package breaker never pulls in gRPC.
@@ -9,6 +9,18 @@
 //	conn, err := grpc.NewClient(target,
 //		grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(b)),
 //		grpc.WithStreamInterceptor(breakergrpc.StreamClientInterceptor(b)),
+//		...)
+//
+// With a breaker.Group instead of one breaker, UnaryClientInterceptorGroup
+// and StreamClientInterceptorGroup give each method (its full name,
+// "/package.Service/Method") its own breaker, so a failing method stops
+// only its own calls:
+//
+//	methods, err := breaker.NewGroup(breaker.GroupConfig{...})
+//	...
+//	conn, err := grpc.NewClient(target,
+//		grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptorGroup(methods)),
+//		grpc.WithStreamInterceptor(breakergrpc.StreamClientInterceptorGroup(methods)),
 //		...)
 //
 // # What counts
@@ -21,8 +33,9 @@
 //     Unknown (which includes errors that carry no status), DataLoss,
 //     Aborted: the service is down, overloaded, too slow or broken;
 //   - neutral: Canceled (the caller gave up), and a rejection by another
-//     breaker in the same chain (an error matching breaker.ErrOpen or
-//     breaker.ErrTooManyRequests: the service was not called);
+//     breaker or group in the same chain (an error matching breaker.ErrOpen,
+//     breaker.ErrTooManyRequests or breaker.ErrGroupFull: the service was
+//     not called);
 //   - success: OK and every other code (NotFound, InvalidArgument,
 //     AlreadyExists, PermissionDenied, Unauthenticated, FailedPrecondition,
 //     OutOfRange, Unimplemented): the service answered.
@@ -62,13 +75,14 @@ import (
 // it; the package documentation lists what counts as what. nil is a
 // Success. An error without a gRPC status counts by the code that
 // status.Code gives it (Unknown: a Failure), except that errors matching
-// context.Canceled, breaker.ErrOpen or breaker.ErrTooManyRequests are
-// Neutral and errors matching context.DeadlineExceeded are a Failure.
+// context.Canceled, breaker.ErrOpen, breaker.ErrTooManyRequests or
+// breaker.ErrGroupFull are Neutral and errors matching
+// context.DeadlineExceeded are a Failure.
 func DefaultClassify(err error) breaker.Outcome {
 	if err == nil {
 		return breaker.Success
 	}
-	if errors.Is(err, breaker.ErrOpen) || errors.Is(err, breaker.ErrTooManyRequests) {
+	if errors.Is(err, breaker.ErrOpen) || errors.Is(err, breaker.ErrTooManyRequests) || errors.Is(err, breaker.ErrGroupFull) {
 		return breaker.Neutral
 	}
 	code := status.Code(err)
@@ -176,16 +190,21 @@ func UnaryClientInterceptor(b *breaker.Breaker, opts ...Option) grpc.UnaryClient
 		if ctx.Err() != nil {
 			return invoker(ctx, method, req, reply, cc, callOpts...)
 		}
-		tk, err := b.Allow()
-		if err != nil {
-			return rejected(err)
-		}
-		_, err = guard(tk, func() (struct{}, error) {
-			return struct{}{}, invoker(ctx, method, req, reply, cc, callOpts...)
-		})
-		tk.DoneOutcome(o.classify(err))
-		return err
+		return unaryCall(b, o, ctx, method, req, reply, cc, invoker, callOpts)
 	}
+}
+
+// unaryCall makes a unary call if b admits it and reports its outcome.
+func unaryCall(b *breaker.Breaker, o options, ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts []grpc.CallOption) error {
+	tk, err := b.Allow()
+	if err != nil {
+		return rejected(err)
+	}
+	_, err = guard(tk, func() (struct{}, error) {
+		return struct{}{}, invoker(ctx, method, req, reply, cc, callOpts...)
+	})
+	tk.DoneOutcome(o.classify(err))
+	return err
 }
 
 // StreamClientInterceptor returns a client interceptor that opens each
@@ -212,23 +231,29 @@ func StreamClientInterceptor(b *breaker.Breaker, opts ...Option) grpc.StreamClie
 		if ctx.Err() != nil {
 			return streamer(ctx, desc, cc, method, callOpts...)
 		}
-		tk, err := b.Allow()
-		if err != nil {
-			return nil, rejected(err)
-		}
-		cs, err := guard(tk, func() (grpc.ClientStream, error) {
-			return streamer(ctx, desc, cc, method, callOpts...)
-		})
-		if err != nil {
-			tk.DoneOutcome(o.classify(err))
-			return cs, err
-		}
-		s := &clientStream{ClientStream: cs, tk: tk, classify: o.classify}
-		s.stop = context.AfterFunc(ctx, func() {
-			_ = s.report(o.classify(status.FromContextError(ctx.Err()).Err()))
-		})
-		return s, nil
+		return streamCall(b, o, ctx, desc, cc, method, streamer, callOpts)
 	}
+}
+
+// streamCall opens a stream if b admits it and arranges for its outcome to
+// be reported once (see StreamClientInterceptor).
+func streamCall(b *breaker.Breaker, o options, ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts []grpc.CallOption) (grpc.ClientStream, error) {
+	tk, err := b.Allow()
+	if err != nil {
+		return nil, rejected(err)
+	}
+	cs, err := guard(tk, func() (grpc.ClientStream, error) {
+		return streamer(ctx, desc, cc, method, callOpts...)
+	})
+	if err != nil {
+		tk.DoneOutcome(o.classify(err))
+		return cs, err
+	}
+	s := &clientStream{ClientStream: cs, tk: tk, classify: o.classify}
+	s.stop = context.AfterFunc(ctx, func() {
+		_ = s.report(o.classify(status.FromContextError(ctx.Err()).Err()))
+	})
+	return s, nil
 }
 
 // clientStream reports its stream's outcome once.

@@ -1,5 +1,6 @@
 // Package breakerhttp puts a fusebox circuit breaker in front of HTTP calls:
-// Transport on the client side, Middleware on the server side.
+// Transport (one breaker) and GroupTransport (one breaker per host, from a
+// breaker.Group) on the client side, Middleware on the server side.
 //
 // It uses only the standard library and lives in the root module.
 //
@@ -26,15 +27,27 @@
 // is already done is passed on without asking the breaker or counting
 // anything. WithClassifier replaces the classification.
 //
+// GroupTransport does the same with a breaker per destination, taken from a
+// breaker.Group: by default one per request URL host (host:port as written
+// in the URL), or per any other key WithKey computes from the request. A
+// failing host then opens its own breaker only; requests to the others go
+// on. When the group has no breaker for the key and cannot make one (it is
+// full of breakers that are not closed, breaker.ErrGroupFull, or its Config
+// is invalid), the request is not sent and RoundTrip returns that error.
+//
 // # Server: Middleware
 //
 // Middleware sheds load in front of an http.Handler: while the breaker
 // rejects, it answers 503 Service Unavailable itself, with a Retry-After
-// header when the breaker knows when it will admit calls again. A handled
-// request is a failure when the handler panics; otherwise it is neutral when
-// the client went away (the request context was cancelled by the time the
-// handler returned), a failure when the handler wrote a status of 500 or
-// above, and a success otherwise (no status written means 200).
+// header when the breaker knows when it will admit calls again; WithRejectBody
+// replaces the body of that answer. A handled request is a failure when the
+// handler panics; otherwise it is classified like a round trip, with the
+// Classifier (DefaultClassify unless WithClassifier replaces it) seeing the
+// request and either the error of its context, when the client went away
+// (the request context was cancelled by the time the handler returned), or
+// a response carrying the status the handler wrote (no status written means
+// 200) and its header. By default that is neutral, a failure for a status of
+// 500 or above, and a success otherwise.
 package breakerhttp
 
 import (
@@ -66,28 +79,35 @@ func DefaultClassify(req *http.Request, resp *http.Response, err error) breaker.
 	return breaker.Success
 }
 
-// Option configures Transport or Middleware.
+// Option configures Transport, GroupTransport or Middleware. Each option
+// says which of them it applies to; the others ignore it.
 type Option func(*options)
 
 type options struct {
-	classify Classifier
-	clock    breaker.Clock
+	classify   Classifier
+	custom     bool // classify was set by WithClassifier
+	clock      breaker.Clock
+	key        func(*http.Request) string
+	rejectBody func(*http.Request, error) (string, []byte)
+	// Honouring a server's own Retry-After (a 429 or 503 telling the client
+	// to hold off) is left to the breaker core, which is gaining a way to
+	// open for a given time; its option will go here.
 }
 
 func newOptions(opts []Option) options {
-	o := options{classify: DefaultClassify}
+	o := options{classify: DefaultClassify, key: HostKey}
 	for _, f := range opts {
 		f(&o)
 	}
 	return o
 }
 
-// WithClassifier replaces DefaultClassify in Transport. A nil c keeps the
-// default. Middleware ignores it.
+// WithClassifier replaces DefaultClassify, in Transport, GroupTransport and
+// Middleware. A nil c keeps the default.
 func WithClassifier(c Classifier) Option {
 	return func(o *options) {
 		if c != nil {
-			o.classify = c
+			o.classify, o.custom = c, true
 		}
 	}
 }
@@ -126,12 +146,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The caller already gave up: nothing to learn about the server.
 		return t.next.RoundTrip(req)
 	}
-	tk, err := t.b.Allow()
+	return roundTrip(t.b, t.next, t.classify, req)
+}
+
+// roundTrip sends req through next if b admits it, and reports the outcome.
+func roundTrip(b *breaker.Breaker, next http.RoundTripper, classify Classifier, req *http.Request) (*http.Response, error) {
+	tk, err := b.Allow()
 	if err != nil {
-		// A RoundTripper must close the request body, even on error.
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
+		closeBody(req)
 		return nil, err
 	}
 	finished := false
@@ -140,8 +162,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			tk.DoneOutcome(breaker.Failure) // next panicked
 		}
 	}()
-	resp, err := t.next.RoundTrip(req)
+	resp, err := next.RoundTrip(req)
 	finished = true
-	tk.DoneOutcome(t.classify(req, resp, err))
+	tk.DoneOutcome(classify(req, resp, err))
 	return resp, err
+}
+
+// closeBody closes the body of a request that is not sent: a RoundTripper
+// must close it, even on error.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
 }
