@@ -149,7 +149,7 @@ func TestStringers(t *testing.T) {
 	eq(t, "Reason", ReasonConsecutiveFailures.String(), "consecutive-failures")
 	eq(t, "Reason", ReasonRelease.String(), "release")
 	eq(t, "Reason(0)", Reason(0).String(), "unknown")
-	eq(t, "Reason past the last", (ReasonTripFor + 1).String(), "unknown")
+	eq(t, "Reason past the last", (ReasonFleetClose + 1).String(), "unknown")
 	eq(t, "Reason(255)", Reason(255).String(), "unknown")
 	eq(t, "Reason(200)", Reason(200).String(), "unknown")
 	for r := ReasonConsecutiveFailures; r <= ReasonRelease; r++ {

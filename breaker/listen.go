@@ -35,7 +35,9 @@ func (b *Breaker) Subscribe(fn func(Transition)) (cancel func()) {
 // keeps its period: TripFor never shortens one. A breaker that is forced
 // open or disabled is left alone, with an error (an operator's choice wins),
 // and so is a d outside (0, MaxOpenDuration].
-func (b *Breaker) TripFor(d time.Duration) error {
+func (b *Breaker) TripFor(d time.Duration) error { return b.tripFor(d, ReasonTripFor) }
+
+func (b *Breaker) tripFor(d time.Duration, reason Reason) error {
 	b.load("TripFor")
 	if d <= 0 || d > MaxOpenDuration {
 		return errors.New("breaker: TripFor duration must be within (0, " + MaxOpenDuration.String() + "]")
@@ -58,14 +60,14 @@ func (b *Breaker) TripFor(d time.Duration) error {
 			_, _, k := halfOpenFields(w)
 			streak = k + 1
 		}
-		if b.tripExact(w, streak, int64(d), now) {
+		if b.tripExact(w, streak, int64(d), now, reason) {
 			return nil
 		}
 	}
 }
 
 // tripExact is trip with an open period of exactly d.
-func (b *Breaker) tripExact(w uint64, streak uint32, d, now int64) bool {
+func (b *Breaker) tripExact(w uint64, streak uint32, d, now int64, reason Reason) bool {
 	streak = min(streak, maxCounter)
 	nw := pack(phaseOpen, nextGen(w), openDeadlineField(now+d))
 	b.tripStreak.Store(uint64(genOf(nw))<<32 | uint64(streak))
@@ -75,7 +77,7 @@ func (b *Breaker) tripExact(w uint64, streak uint32, d, now int64) bool {
 		streak:   streak,
 		deadline: now + d,
 	}
-	t := Transition{Reason: ReasonTripFor, At: b.timeAt(now), OpenFor: time.Duration(d)}
+	t := Transition{Reason: reason, At: b.timeAt(now), OpenFor: time.Duration(d)}
 	if phaseOf(w) == phaseClosed {
 		t.ConsecutiveFailures = closedFailures(w)
 	}
@@ -145,4 +147,47 @@ func (a *AsyncListener) Close() {
 		close(a.ch)
 	}
 	<-a.done
+}
+
+// FleetTrip is TripFor for a coordinator that shares decisions between the
+// replicas of a service (such as contrib/redis): the same transition, with
+// ReasonFleetTrip, so that listeners (and the coordinator itself) can tell
+// it from a local trip.
+func (b *Breaker) FleetTrip(d time.Duration) error {
+	return b.tripFor(d, ReasonFleetTrip)
+}
+
+// FleetProbe ends the current open period now, for a replica that a fleet
+// coordinator elected to probe: the breaker becomes half-open
+// (ReasonFleetProbe) and its next calls are probes. It reports whether it
+// did; it does nothing in any state but StateOpen.
+func (b *Breaker) FleetProbe() bool {
+	for {
+		w := b.settle()
+		if phaseOf(w) != phaseOpen {
+			return false
+		}
+		now := b.now()
+		nw := pack(phaseHalfOpen, nextGen(w), halfOpenPayload(0, 0, b.streakOf(w)))
+		b.stampLease(now)
+		if b.move(w, nw, Transition{Reason: ReasonFleetProbe, At: b.timeAt(now)}) {
+			return true
+		}
+	}
+}
+
+// FleetClose closes an open or half-open breaker with fresh counters
+// (ReasonFleetClose), for a fleet coordinator whose fleet closed. It reports
+// whether it did; a closed, forced-open or disabled breaker is left alone.
+func (b *Breaker) FleetClose() bool {
+	for {
+		w := b.settle()
+		if p := phaseOf(w); p != phaseOpen && p != phaseHalfOpen {
+			return false
+		}
+		now := b.now()
+		if b.move(w, pack(phaseClosed, nextGen(w), 0), Transition{Reason: ReasonFleetClose, At: b.timeAt(now)}) {
+			return true
+		}
+	}
 }

@@ -45,7 +45,23 @@ const (
 	// ReasonTripFor: TripFor opened the breaker (for example on a
 	// dependency's Retry-After).
 	ReasonTripFor
+	// ReasonFleetTrip: a fleet coordinator opened the breaker (FleetTrip)
+	// because the fleet as a whole tripped.
+	ReasonFleetTrip
+	// ReasonFleetProbe: a fleet coordinator ended the open period early
+	// (FleetProbe): this replica was elected to probe.
+	ReasonFleetProbe
+	// ReasonFleetClose: a fleet coordinator closed the breaker (FleetClose)
+	// because the fleet closed.
+	ReasonFleetClose
 )
+
+// Fleet reports whether r is one of the reasons a fleet coordinator causes
+// (FleetTrip, FleetProbe, FleetClose), so that a coordinator listening to a
+// breaker can skip the transitions it caused itself.
+func (r Reason) Fleet() bool {
+	return r == ReasonFleetTrip || r == ReasonFleetProbe || r == ReasonFleetClose
+}
 
 var reasonNames = [...]string{
 	ReasonConsecutiveFailures: "consecutive-failures",
@@ -62,6 +78,9 @@ var reasonNames = [...]string{
 	ReasonRelease:             "release",
 	ReasonStuckCalls:          "stuck-calls",
 	ReasonTripFor:             "trip-for",
+	ReasonFleetTrip:           "fleet-trip",
+	ReasonFleetProbe:          "fleet-probe",
+	ReasonFleetClose:          "fleet-close",
 }
 
 // String returns a short kebab-case name such as "consecutive-failures".

@@ -215,4 +215,3 @@ func (b *Breaker) IsOpen() bool {
 	s := b.State()
 	return s == StateOpen || s == StateForcedOpen
 }
-
