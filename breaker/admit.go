@@ -125,11 +125,10 @@ func (b *Breaker) moveAdmit(w, nw uint64, t Transition, now int64) (tk Ticket, o
 	half := phaseOf(nw) == phaseHalfOpen
 	delivered := false
 	defer func() {
-		if ok && !delivered {
-			if half {
-				b.releaseProbe(tk)
-				b.probeResult(tk.gen, true, Neutral, now)
-			}
+		// tk is set once the CAS won, before listeners run.
+		if tk.b != nil && !delivered && half {
+			b.releaseProbe(tk)
+			b.probeResult(tk.gen, true, Neutral, now)
 		}
 	}()
 	ok = b.moveThen(w, nw, t, func() {

@@ -9,7 +9,7 @@ import (
 // forced-open and disabled included. Results of calls admitted before the
 // Reset are counted in the lifetime totals and change nothing else.
 func (b *Breaker) Reset() {
-	b.moveTo(ReasonReset, 0, func(uint64) (uint64, bool) { return pack(phaseClosed, 0, 0), true })
+	b.moveTo(ReasonReset, 0, func(uint64) (uint64, bool) { return pack(phaseClosed, 0, 0), true }, nil)
 }
 
 // ForceOpen isolates the dependency: the breaker rejects every call with
@@ -28,15 +28,19 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 	}
 	b.load("ForceOpen")
 	now := b.now()
-	nw := b.moveTo(ReasonForceOpen, int64(d), func(uint64) (uint64, bool) {
+	b.moveTo(ReasonForceOpen, int64(d), func(uint64) (uint64, bool) {
 		if d == 0 {
 			return pack(phaseForcedIndef, 0, 0), true
 		}
 		return pack(phaseForced, 0, forcedDeadlineField(now+int64(d))), true
-	})
-	if d > 0 {
+	}, func(nw uint64) {
+		if d == 0 {
+			return
+		}
 		// The word is already published; a rejection that reads it before
-		// this record falls back to b.errFrc, which lacks only RetryAt.
+		// this record builds its error from the word (rejectUnpublished).
+		// Both run before listeners hear of the transition, so a panicking
+		// listener cannot leave the period without its record or timer.
 		deadline := int64(payloadOf(nw)&deadlineMask) * 1000
 		b.publishRecord(&openRecord{
 			err:      OpenError{Name: b.s.name, State: StateForcedOpen, RetryAt: b.timeAt(deadline), sentinel: ErrOpen},
@@ -44,14 +48,14 @@ func (b *Breaker) ForceOpen(d time.Duration) error {
 			deadline: deadline,
 		})
 		b.armTimer(nw, deadline)
-	}
+	})
 	return nil
 }
 
 // Disable turns the breaker off: it admits every call and keeps counting, but
 // never trips, until Release or Reset.
 func (b *Breaker) Disable() {
-	b.moveTo(ReasonDisable, 0, func(uint64) (uint64, bool) { return pack(phaseDisabled, 0, 0), true })
+	b.moveTo(ReasonDisable, 0, func(uint64) (uint64, bool) { return pack(phaseDisabled, 0, 0), true }, nil)
 }
 
 // Release ends ForceOpen or Disable: the breaker closes with fresh counters.
@@ -63,13 +67,13 @@ func (b *Breaker) Release() {
 			return pack(phaseClosed, 0, 0), true
 		}
 		return 0, false
-	})
+	}, nil)
 }
 
 // moveTo replaces the word with next(w) under the next generation (the
 // generation bits that next returns are ignored) and reports the transition.
 // It returns the word it published, or the unchanged word if next declined.
-func (b *Breaker) moveTo(reason Reason, openFor int64, next func(w uint64) (uint64, bool)) uint64 {
+func (b *Breaker) moveTo(reason Reason, openFor int64, next func(w uint64) (uint64, bool), after func(nw uint64)) uint64 {
 	for {
 		w := b.load("Reset, ForceOpen, Disable or Release")
 		nw, ok := next(w)
@@ -81,7 +85,11 @@ func (b *Breaker) moveTo(reason Reason, openFor int64, next func(w uint64) (uint
 		if b.notify.Load() != nil {
 			t = Transition{Reason: reason, At: b.timeAt(b.now()), OpenFor: time.Duration(openFor)}
 		}
-		if b.move(w, nw, t) {
+		var then func()
+		if after != nil {
+			then = func() { after(nw) }
+		}
+		if b.moveThen(w, nw, t, then) {
 			return nw
 		}
 	}

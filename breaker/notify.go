@@ -144,7 +144,7 @@ type Transition struct {
 // delivered by the same goroutine after the listener returns. A listener that
 // must never slow a call down is wrapped in an AsyncListener.
 type notifier struct {
-	head      *event // owned by the deliverer: the last event taken off
+	head      uatomic.Pointer[event] // written by the deliverer: the last event taken off
 	tail      uatomic.Pointer[event]
 	busy      uatomic.Bool
 	delivered uint64 // owned by the deliverer
@@ -173,7 +173,7 @@ func newNotifier() *notifier {
 	n := &notifier{}
 	stub := &event{}
 	stub.state.Store(evLost)
-	n.head = stub
+	n.head.Store(stub)
 	n.tail.Store(stub)
 	return n
 }
@@ -229,7 +229,7 @@ func (n *notifier) resolve(e *event, won bool) {
 
 // ready reports whether the event after head is marked.
 func (n *notifier) ready() bool {
-	next := n.head.next.Load()
+	next := n.head.Load().next.Load()
 	return next != nil && next.state.Load() != evPending
 }
 
@@ -248,9 +248,8 @@ func (n *notifier) drain() {
 	}
 }
 
-// readyAfterRelease is ready, read after the role was given up: head is
-// stable then unless another goroutine took the role, in which case it
-// delivers and this one need not.
+// readyAfterRelease is ready, read after the role was given up: if another
+// goroutine took the role meanwhile, it delivers and this one need not.
 func (n *notifier) readyAfterRelease() bool {
 	if n.busy.Load() {
 		return false
@@ -260,11 +259,11 @@ func (n *notifier) readyAfterRelease() bool {
 
 func (n *notifier) deliverReady() {
 	for {
-		next := n.head.next.Load()
+		next := n.head.Load().next.Load()
 		if next == nil || next.state.Load() == evPending {
 			return
 		}
-		n.head = next
+		n.head.Store(next)
 		if next.state.Load() != evWon {
 			continue
 		}

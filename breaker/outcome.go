@@ -311,6 +311,7 @@ func (b *Breaker) RecordSuccess() { b.record(Success) }
 func (b *Breaker) RecordFailure() { b.record(Failure) }
 
 func (b *Breaker) record(o Outcome) {
+	b.load("RecordSuccess or RecordFailure")
 	now := b.tally(o, false, -1)
 	// The outcome belongs to whatever period is current when it is applied:
 	// if the breaker moves on between reading the word and applying it, the

@@ -88,6 +88,11 @@ func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, t Tran
 	})
 }
 
+// testHookAfterCAS, set only by tests, runs right after a transition's CAS
+// won, before anything else: a test can hold the goroutine there to play
+// "preempted between its CAS and what follows".
+var testHookAfterCAS func(nw uint64)
+
 // move makes the transition w -> nw with one CAS and reports it to the
 // listeners if it won (see notify.go for why the event is queued first).
 func (b *Breaker) move(w, nw uint64, t Transition) bool { return b.moveThen(w, nw, t, nil) }
@@ -100,6 +105,9 @@ func (b *Breaker) moveThen(w, nw uint64, t Transition, after func()) bool {
 		if !b.word.CompareAndSwap(w, nw) {
 			return false
 		}
+		if testHookAfterCAS != nil {
+			testHookAfterCAS(nw)
+		}
 		if after != nil {
 			after()
 		}
@@ -109,6 +117,9 @@ func (b *Breaker) moveThen(w, nw uint64, t Transition, after func()) bool {
 	t.From, t.To = phaseOf(w).public(), phaseOf(nw).public()
 	e := n.enqueue(t)
 	won := b.word.CompareAndSwap(w, nw)
+	if won && testHookAfterCAS != nil {
+		testHookAfterCAS(nw)
+	}
 	if won && after != nil {
 		after()
 	}
