@@ -1,9 +1,11 @@
 // Command demo shows a breaker protecting a client from a flaky HTTP service.
 //
 // It starts a service on loopback that is healthy, then fails, then
-// slowly recovers, and calls it through a fusebox breaker ten times a second,
-// printing every call, rejection, probe and state change as it happens. It
-// needs no configuration and ends by itself after about 13 seconds.
+// slowly recovers, and calls it through a fusebox breaker ten times a second
+// (an http.Client whose transport is breakerhttp.Transport), printing every
+// call, rejection, probe and state change as it happens: each state change
+// right after the call that caused it. It needs no configuration and ends by
+// itself after about 13 seconds.
 //
 //	go run ./cmd/demo            # or: make demo
 //	go run ./cmd/demo -rate 20   # calls per second
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	breakerhttp "github.com/fusebox-go/fusebox/contrib/http"
 )
 
 // phase is one stretch of the service's behaviour.
@@ -76,6 +79,7 @@ func run(out io.Writer, rate int) error {
 	defer func() { _ = srv.Close() }()
 	url := "http://" + ln.Addr().String() + "/"
 
+	var pending []breaker.Transition // filled by OnStateChange, printed after each call
 	b, err := breaker.New(breaker.Config{
 		Name:             "flaky-service",
 		FailureThreshold: 3,
@@ -87,38 +91,35 @@ func run(out io.Writer, rate int) error {
 		HalfOpenMaxCalls:     1,
 		Timeout:              time.Second,
 		Backoff:              breaker.Backoff{Multiplier: 2, Max: 2 * time.Second},
-		OnStateChange: func(t breaker.Transition) {
-			extra := ""
-			if t.Reason == breaker.ReasonFailureRate {
-				extra = fmt.Sprintf(", %d of the last %d calls failed", t.Window.Failures, t.Window.Calls)
-			}
-			if t.OpenFor > 0 {
-				extra += fmt.Sprintf(", open for %v", t.OpenFor)
-			}
-			fmt.Fprintf(out, "%s  ==== %s -> %s (%s%s)\n", since(), t.From, t.To, t.Reason, extra)
-		},
+		// Transitions are delivered on the goroutine of the call that
+		// caused them, before that call returns; the demo holds them until
+		// the call's own line is printed, so the story reads in order.
+		OnStateChange: func(t breaker.Transition) { pending = append(pending, t) },
 	})
 	if err != nil {
 		return err
 	}
 
-	fmt.Fprintf(out, "service on %s; breaker: trip after 3 consecutive failures or 30%% failures in the last 10 calls, probe after 1s (doubling up to 2s), close after 2 good probes\n", url)
-	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(ctx context.Context) error {
+	fmt.Fprintf(out, "service on %s\n", url)
+	fmt.Fprintln(out, `breaker: closed, it lets calls through and counts failures (5xx answers and
+  transport errors, as breakerhttp classifies them). After 3 failures in a row,
+  or 30% failures among the last 10 calls, it trips OPEN: calls fail at once,
+  without touching the service. After 1s (doubling up to 2s when it trips
+  again) it turns HALF-OPEN: it lets one PROBE through, a real call that tests
+  whether the service is back. 2 good probes close it; a failed one reopens it.`)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: breakerhttp.Transport(b, nil)}
+	get := func(ctx context.Context) (int, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		if resp.StatusCode >= 500 {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		return nil
+		return resp.StatusCode, nil
 	}
 
 	lastLabel := ""
@@ -135,7 +136,12 @@ func run(out io.Writer, rate int) error {
 			fmt.Fprintf(out, "%s  ---- service is now %s\n", since(), p.label)
 		}
 		probe := b.State() == breaker.StateHalfOpen
-		err := b.Do(context.Background(), get)
+		status, err := get(context.Background())
+		failed := err != nil || status >= 500
+		what := fmt.Sprintf("HTTP %d", status)
+		if err != nil {
+			what = err.Error()
+		}
 		var oe *breaker.OpenError
 		switch {
 		case errors.As(err, &oe):
@@ -144,15 +150,19 @@ func run(out io.Writer, rate int) error {
 				retry = fmt.Sprintf("at %.2fs", oe.RetryAt.Sub(start).Seconds())
 			}
 			fmt.Fprintf(out, "%s  reject  %-9s (%s; next probe %s)\n", since(), oe.State, errKind(err), retry)
-		case probe && err == nil:
-			fmt.Fprintf(out, "%s  probe   ok\n", since())
+		case probe && !failed:
+			fmt.Fprintf(out, "%s  probe   ok       %s\n", since(), what)
 		case probe:
-			fmt.Fprintf(out, "%s  probe   FAILED   %v\n", since(), err)
-		case err == nil:
-			fmt.Fprintf(out, "%s  call    ok\n", since())
+			fmt.Fprintf(out, "%s  probe   FAILED   %s\n", since(), what)
+		case !failed:
+			fmt.Fprintf(out, "%s  call    ok       %s\n", since(), what)
 		default:
-			fmt.Fprintf(out, "%s  call    FAILED   %v\n", since(), err)
+			fmt.Fprintf(out, "%s  call    FAILED   %s\n", since(), what)
 		}
+		for _, t := range pending {
+			fmt.Fprintf(out, "%s  ==== %s\n", since(), describe(t))
+		}
+		pending = pending[:0]
 	}
 
 	c := b.Counts()
@@ -169,6 +179,27 @@ func current(elapsed time.Duration) phase {
 		}
 	}
 	return script[len(script)-1]
+}
+
+// describe says what a transition means, in words.
+func describe(t breaker.Transition) string {
+	s := fmt.Sprintf("%s -> %s (%s", t.From, t.To, t.Reason)
+	if t.Reason == breaker.ReasonFailureRate {
+		s += fmt.Sprintf(": %d of the last %d calls failed", t.Window.Failures, t.Window.Calls)
+	}
+	if t.OpenFor > 0 {
+		s += fmt.Sprintf("; open for %v", t.OpenFor)
+	}
+	s += ")"
+	switch t.To {
+	case breaker.StateOpen:
+		s += ": failing fast, the service gets a rest"
+	case breaker.StateHalfOpen:
+		s += ": the next call is a probe"
+	case breaker.StateClosed:
+		s += ": the service is back"
+	}
+	return s
 }
 
 func errKind(err error) string {

@@ -23,7 +23,15 @@
 //   - success: every other response, 4xx included: the server answered.
 //
 // The response is returned untouched, 5xx ones included: their bodies are
-// not read, and closing them stays the caller's job. A request whose context
+// not read, and closing them stays the caller's job.
+//
+// A 429 Too Many Requests or 503 Service Unavailable response with a
+// Retry-After header (seconds, or an HTTP date) also opens the breaker for
+// that long (breaker.Breaker.TripFor), capped at DefaultRetryAfterCap or
+// what WithRetryAfterCap says: the client stops sending to that server until
+// the server said it may. An open period that ends later is kept; a breaker
+// that is forced open or disabled is left alone. WithoutRetryAfter turns
+// this off. A request whose context
 // is already done is passed on without asking the breaker or counting
 // anything. WithClassifier replaces the classification.
 //
@@ -54,6 +62,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
 )
@@ -89,13 +100,15 @@ type options struct {
 	clock      breaker.Clock
 	key        func(*http.Request) string
 	rejectBody func(*http.Request, error) (string, []byte)
-	// Honouring a server's own Retry-After (a 429 or 503 telling the client
-	// to hold off) is left to the breaker core, which is gaining a way to
-	// open for a given time; its option will go here.
+	retryCap   time.Duration // longest Retry-After honoured; 0: off
 }
 
+// DefaultRetryAfterCap is the longest Retry-After that Transport and
+// GroupTransport honour unless WithRetryAfterCap says otherwise.
+const DefaultRetryAfterCap = 10 * time.Minute
+
 func newOptions(opts []Option) options {
-	o := options{classify: DefaultClassify, key: HostKey}
+	o := options{classify: DefaultClassify, key: HostKey, retryCap: DefaultRetryAfterCap}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -120,10 +133,22 @@ func WithClock(c breaker.Clock) Option {
 	return func(o *options) { o.clock = c }
 }
 
+// WithRetryAfterCap sets the longest Retry-After that Transport and
+// GroupTransport honour (default DefaultRetryAfterCap): a longer one opens
+// the breaker for d. d <= 0 turns Retry-After handling off, as
+// WithoutRetryAfter does. Middleware ignores it.
+func WithRetryAfterCap(d time.Duration) Option {
+	return func(o *options) { o.retryCap = max(d, 0) }
+}
+
+// WithoutRetryAfter makes Transport and GroupTransport ignore Retry-After.
+func WithoutRetryAfter() Option { return WithRetryAfterCap(0) }
+
 type transport struct {
 	b        *breaker.Breaker
 	next     http.RoundTripper
 	classify Classifier
+	retryCap time.Duration
 }
 
 // Transport returns an http.RoundTripper that sends requests through next
@@ -137,7 +162,8 @@ func Transport(b *breaker.Breaker, next http.RoundTripper, opts ...Option) http.
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &transport{b: b, next: next, classify: newOptions(opts).classify}
+	o := newOptions(opts)
+	return &transport{b: b, next: next, classify: o.classify, retryCap: o.retryCap}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -146,11 +172,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The caller already gave up: nothing to learn about the server.
 		return t.next.RoundTrip(req)
 	}
-	return roundTrip(t.b, t.next, t.classify, req)
+	return roundTrip(t.b, t.next, t.classify, t.retryCap, req)
 }
 
 // roundTrip sends req through next if b admits it, and reports the outcome.
-func roundTrip(b *breaker.Breaker, next http.RoundTripper, classify Classifier, req *http.Request) (*http.Response, error) {
+// A 429 or 503 response that says when to come back (Retry-After, up to
+// retryCap) then opens b for that long.
+func roundTrip(b *breaker.Breaker, next http.RoundTripper, classify Classifier, retryCap time.Duration, req *http.Request) (*http.Response, error) {
 	tk, err := b.Allow()
 	if err != nil {
 		closeBody(req)
@@ -165,7 +193,48 @@ func roundTrip(b *breaker.Breaker, next http.RoundTripper, classify Classifier, 
 	resp, err := next.RoundTrip(req)
 	finished = true
 	tk.DoneOutcome(classify(req, resp, err))
+	if retryCap > 0 && resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := RetryAfter(resp); ok {
+			// An error means the breaker is forced open or disabled: the
+			// operator's choice wins.
+			_ = b.TripFor(min(d, retryCap))
+		}
+	}
 	return resp, err
+}
+
+// RetryAfter returns how long resp asks its client to wait, from its
+// Retry-After header: a number of seconds, or an HTTP date, which is read
+// against the response's own Date header when it has one (so that the two
+// clocks that matter are the server's), else against the local clock. It
+// reports false when the header is missing, malformed, or asks for no wait.
+func RetryAfter(resp *http.Response) (time.Duration, bool) {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0, false
+		}
+		if secs > int64(breaker.MaxOpenDuration/time.Second) {
+			return breaker.MaxOpenDuration, true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	now := time.Now()
+	if date, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		now = date
+	}
+	d := at.Sub(now)
+	if d <= 0 {
+		return 0, false
+	}
+	return min(d, breaker.MaxOpenDuration), true
 }
 
 // closeBody closes the body of a request that is not sent: a RoundTripper

@@ -3,6 +3,7 @@ package breakerhttp
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
 )
@@ -28,6 +29,7 @@ type groupTransport struct {
 	next     http.RoundTripper
 	classify Classifier
 	key      func(*http.Request) string
+	retryCap time.Duration
 }
 
 // GroupTransport returns an http.RoundTripper that sends each request
@@ -52,7 +54,7 @@ func GroupTransport(g *breaker.Group, next http.RoundTripper, opts ...Option) ht
 		next = http.DefaultTransport
 	}
 	o := newOptions(opts)
-	return &groupTransport{g: g, next: next, classify: o.classify, key: o.key}
+	return &groupTransport{g: g, next: next, classify: o.classify, key: o.key, retryCap: o.retryCap}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -66,5 +68,5 @@ func (t *groupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("breakerhttp: no breaker for %q: %w", key, err)
 	}
-	return roundTrip(b, t.next, t.classify, req)
+	return roundTrip(b, t.next, t.classify, t.retryCap, req)
 }
