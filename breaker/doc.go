@@ -82,6 +82,40 @@
 //   - Transitions happen lazily, on the next call (or State, IsOpen,
 //     Counts) that sees them due. No goroutine runs per breaker.
 //
+// # Listeners, panics and misuse
+//
+// Config.OnStateChange and the listeners added with Subscribe receive every
+// transition once, in order, numbered by Transition.Generation (1, 2, 3, ...
+// with no gaps), after it took effect. Delivery is synchronous: a listener
+// runs on the goroutine whose call caused the transition, before that call
+// returns, and may call back into the breaker (its own transitions are
+// delivered after it returns). A listener that must never slow a call down
+// goes through an AsyncListener.
+//
+// A panic in the protected function or in Classify counts the call as a
+// failure and frees its half-open slot; a panic in a listener during a
+// transition that admitted the caller frees the caller's slot; in every case
+// the rest of the queued transitions are delivered and the panic goes on up
+// the caller's stack.
+//
+// A programming error never counts against the dependency: a nil function,
+// a nil *Breaker or a zero Breaker{} (not made by New) panic at once with a
+// message that says so, changing nothing; a probe's slot is freed at most
+// once however often its Ticket's Done is called; New reports every broken
+// Config field in one *ConfigError.
+//
+// # Where things live
+//
+// The state word (state.go) is written by four files: admit.go moves it
+// into and within half-open (admissions, lease reclaims, leaving an open
+// period); outcome.go applies results (the closed failure run, probe
+// counts, trips and closes); period.go ends open periods (settle, the due
+// bit set by the timer) and performs every transition's CAS (move); control.go
+// and listen.go apply operator and fleet actions (Reset, ForceOpen, Disable,
+// Release, TripFor, FleetTrip, FleetProbe, FleetClose). windows.go and
+// stuck.go keep their own words (internal/window, stuckCalls), each checked
+// against the state word before it is written.
+//
 // # Concurrency
 //
 // The whole state machine is one 64-bit word changed only by
