@@ -184,24 +184,34 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	if kind == kindDisabled {
 		return true
 	}
-	var w uint64
-	for w = b.word.Load(); ; w = b.word.Load() {
+	// The rate rules are decided on the window right after this outcome,
+	// and a trip they call for is made from the same word the consecutive
+	// count would have been written to: one CAS either way, so no reader
+	// sees the failure counted but the trip it causes not yet made.
+	var rateReason Reason
+	var wc WindowCounts
+	if (failure || slow) && (b.s.failRate > 0 || b.s.slowRate > 0) {
+		if b.twin != nil {
+			fig = b.twin.Sum(gen, b.windowPeriod(now))
+		}
+		rateReason, wc = b.rateRule(fig)
+		if rateReason != 0 && now < 0 {
+			now = b.now()
+		}
+	}
+	for w := b.word.Load(); ; w = b.word.Load() {
 		if phaseOf(w) != phaseClosed || genOf(w) != gen {
 			// Stale: the closed period it belonged to is over (a window
 			// took it for that period, which no one reads any more).
 			return false
 		}
 		cf := closedFailures(w)
-		if !failure {
-			if cf == 0 || b.word.CompareAndSwap(w, w&^cfMask) {
-				break
-			}
-			continue
-		}
-		if cf < maxCounter {
+		if failure && cf < maxCounter {
 			cf++
+		} else if !failure {
+			cf = 0
 		}
-		if b.s.failureThreshold > 0 && cf >= b.s.failureThreshold {
+		if failure && b.s.failureThreshold > 0 && cf >= b.s.failureThreshold {
 			if now < 0 {
 				now = b.now()
 			}
@@ -210,45 +220,32 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 			}
 			continue
 		}
-		if nw := w&^cfMask | uint64(cf); b.word.CompareAndSwap(w, nw) {
-			w = nw
-			break
+		if rateReason != 0 {
+			if b.trip(w, 1, rateReason, now, Transition{ConsecutiveFailures: cf, Window: wc}) {
+				return true
+			}
+			continue
+		}
+		if cf == closedFailures(w) || b.word.CompareAndSwap(w, w&^cfMask|uint64(cf)) {
+			return true
 		}
 	}
-	if !(failure || slow) || (b.s.failRate == 0 && b.s.slowRate == 0) {
-		return true
-	}
-	if b.twin != nil {
-		fig = b.twin.Sum(gen, b.windowPeriod(now))
-	}
-	b.rateCheck(w, gen, fig, now)
-	return true
 }
 
-// rateCheck trips the closed breaker of generation gen if the window figures
-// fig break a rate rule.
-func (b *Breaker) rateCheck(w uint64, gen uint16, fig windowFigures, now int64) {
+// rateRule returns the rate rule that the window figures fig break, if any
+// (0 otherwise), with the figures as a Transition shows them.
+func (b *Breaker) rateRule(fig windowFigures) (Reason, WindowCounts) {
 	if fig.Calls < b.s.minCalls {
-		return
+		return 0, WindowCounts{}
 	}
 	wc := windowCounts(fig.Calls, fig.Failures, fig.Slow)
-	var reason Reason
 	switch {
 	case b.s.failRate > 0 && wc.FailureRate >= b.s.failRate:
-		reason = ReasonFailureRate
+		return ReasonFailureRate, wc
 	case b.s.slowRate > 0 && wc.SlowRate >= b.s.slowRate:
-		reason = ReasonSlowCallRate
-	default:
-		return
+		return ReasonSlowCallRate, wc
 	}
-	if now < 0 {
-		now = b.now()
-	}
-	for ; phaseOf(w) == phaseClosed && genOf(w) == gen; w = b.word.Load() {
-		if b.trip(w, 1, reason, now, Transition{ConsecutiveFailures: closedFailures(w), Window: wc}) {
-			return
-		}
-	}
+	return 0, wc
 }
 
 // probeResult applies an outcome admitted under generation gen while

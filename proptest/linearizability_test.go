@@ -404,6 +404,8 @@ func TestLinearizable(t *testing.T) {
 			if err := porcupine.VisualizePath(model, info, path); err != nil {
 				t.Logf("visualization: %v", err)
 			}
+			cfg := linConfig(rand.New(rand.NewPCG(seed, 0x5eed)), clock.NewFake(epoch))
+			t.Logf("config: %+v", cfg)
 			for _, op := range ops {
 				t.Logf("client %d [%d,%d] %s", op.ClientId, op.Call, op.Return, model.DescribeOperation(op.Input, op.Output))
 			}
