@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 // in a temporary directory, and on a loopback TCP port when asked. Nothing
 // is saved to disk, so a restart loses every key.
 type redisServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	sock string
 	port int
@@ -38,7 +38,7 @@ type redisServer struct {
 }
 
 // startRedis starts a redis-server for t and stops it when t ends.
-func startRedis(t *testing.T, tcp bool) *redisServer {
+func startRedis(t testing.TB, tcp bool) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is needed (apt-get install redis-server; .ci/run installs it): %v", err)
@@ -53,7 +53,7 @@ func startRedis(t *testing.T, tcp bool) *redisServer {
 	return r
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -111,13 +111,13 @@ func (r *redisServer) signal(s syscall.Signal) {
 func (r *redisServer) tcpAddr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 // client returns a client of the server's Unix socket, closed when t ends.
-func (r *redisServer) client(t *testing.T) *redis.Client {
+func (r *redisServer) client(t testing.TB) *redis.Client {
 	return newClient(t, "unix", r.sock, "", "")
 }
 
 // newClient returns a go-redis client with short timeouts bound to the
 // context, as the package doc recommends.
-func newClient(t *testing.T, network, addr, user, pass string) *redis.Client {
+func newClient(t testing.TB, network, addr, user, pass string) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Network: network, Addr: addr, Username: user, Password: pass,
 		ContextTimeoutEnabled: true,
