@@ -98,12 +98,6 @@ func (r *redisServer) kill() {
 	_ = os.Remove(r.sock)
 }
 
-// restart kills redis-server and starts an empty one at the same addresses.
-func (r *redisServer) restart() {
-	r.kill()
-	r.start()
-}
-
 func (r *redisServer) signal(s syscall.Signal) {
 	require.NoError(r.t, r.cmd.Process.Signal(s))
 }
