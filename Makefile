@@ -8,7 +8,7 @@ GREMLINS      := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 # Every module of the repository (the root plus nested modules).
 MODULE_DIRS   := $(shell find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
 
-.PHONY: help all build test test-386 lint tidy-check cover demo bench bench-quick verify-long mutate fuzz
+.PHONY: help all build test test-386 lint tidy-check cover demo demo-fleet bench bench-quick verify-long mutate fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ cover: ## coverage of breaker/ and internal/ (atomic mode, race on)
 
 demo: ## a flaky HTTP service on loopback behind a breaker, with a live timeline
 	$(GO) run ./cmd/demo
+
+demo-fleet: ## four replicas sharing a breaker through a local redis-server: a fleet trip, one elected probe, a fleet close
+	cd cmd/demo-fleet && $(GO) run .
 
 bench: ## the full comparison with the peers; writes BENCHMARKS.md and the chart
 	cd benchmarks && BENCHSTAT=$(BENCHSTAT) ./run.sh full
