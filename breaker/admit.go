@@ -100,13 +100,15 @@ func (b *Breaker) stampLease(now int64) {
 // b.probes for it. One exists: entries held by current probes are fewer than
 // the slots in flight, which the word caps at len(b.probes).
 func (b *Breaker) probeTicket(gen uint16, now int64) Ticket {
-	id := uint64(gen&genMask)<<48 | b.probeSeq.Add(1)&(1<<48-1)
-	for {
-		for i := range b.probes {
-			v := b.probes[i].Load()
-			if (v == 0 || uint16(v>>48) != gen&genMask) && b.probes[i].CompareAndSwap(v, id) {
-				return Ticket{b: b, gen: gen, kind: kindProbe, start: now, slot: uint16(i), id: id}
-			}
+	seq := b.probeSeq.Add(1)
+	id := uint64(gen&genMask)<<48 | seq&(1<<48-1)
+	// Start where the admission number points, so that admissions in a row
+	// find their entries at once instead of scanning the taken ones.
+	n := len(b.probes)
+	for i := int(seq % uint64(n)); ; i = (i + 1) % n {
+		v := b.probes[i].Load()
+		if (v == 0 || uint16(v>>48) != gen&genMask) && b.probes[i].CompareAndSwap(v, id) {
+			return Ticket{b: b, gen: gen, kind: kindProbe, start: now, slot: uint16(i), id: id}
 		}
 	}
 }

@@ -181,3 +181,38 @@ func (b *Breaker) arm(box *atomic.Pointer[timerBox], d time.Duration, fn func())
 	}
 	tb.t.Reset(d)
 }
+
+// Config returns the breaker's configuration with the defaults applied: the
+// values it runs by (a zero field of the Config given to New reads as its
+// default here). Integrations use it to draw their own defaults from the
+// breaker's, as a fleet coordinator does for its shared rule.
+func (b *Breaker) Config() Config {
+	b.load("Config")
+	s := &b.s
+	c := Config{
+		Name:                  s.name,
+		FailureThreshold:      s.failureThreshold,
+		SuccessThreshold:      s.successThreshold,
+		Timeout:               time.Duration(s.timeout),
+		HalfOpenMaxCalls:      s.maxProbes,
+		ProbeLease:            time.Duration(s.lease),
+		FailureRateThreshold:  s.failRate,
+		SlowCallDuration:      time.Duration(s.slowDur),
+		SlowCallRateThreshold: s.slowRate,
+		MaxStuckCalls:         s.maxStuck,
+		Backoff:               Backoff{Multiplier: s.backoffMult, Max: time.Duration(s.backoffMax), Jitter: s.jitter},
+		Classify:              s.classify,
+		OnStateChange:         s.onChange,
+	}
+	switch {
+	case s.windowSize > 0:
+		c.WindowType, c.WindowSize, c.MinimumCalls = CountWindow, uint32(s.windowSize), uint32(s.minCalls)
+	case s.bucketWidth > 0:
+		c.WindowType, c.MinimumCalls = TimeWindow, uint32(s.minCalls)
+		c.WindowDuration, c.WindowBuckets = time.Duration(s.bucketWidth*int64(s.buckets)), uint32(s.buckets)
+	}
+	if cl, ok := b.src.(Clock); ok && b.src != (clock.System{}) {
+		c.Clock = cl
+	}
+	return c
+}

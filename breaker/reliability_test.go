@@ -481,3 +481,23 @@ func holdFirstCAS() (reached, release chan struct{}) {
 	}
 	return reached, release
 }
+
+// Config returns the configuration with defaults applied, and it is a valid
+// Config for New.
+func TestConfigAccessor(t *testing.T) {
+	fc := clock.NewFake(t0)
+	b := mustNew(t, Config{Name: "x", FailureRateThreshold: 0.5, WindowType: TimeWindow, Clock: fc})
+	c := b.Config()
+	require.Equal(t, "x", c.Name)
+	require.Equal(t, DefaultTimeout, c.Timeout)
+	require.Equal(t, uint32(DefaultMinimumCalls), c.MinimumCalls)
+	require.Equal(t, DefaultWindowDuration, c.WindowDuration)
+	require.Equal(t, uint32(DefaultWindowBuckets), c.WindowBuckets)
+	require.Equal(t, Clock(fc), c.Clock)
+	require.Zero(t, c.FailureThreshold, "consecutive rule off with a rate rule")
+	b2, err := New(c)
+	require.NoError(t, err)
+	require.Equal(t, c.Timeout, b2.Config().Timeout)
+	require.Equal(t, uint32(DefaultWindowSize), mustNew(t, Config{WindowSize: 0, FailureRateThreshold: 0.5}).Config().WindowSize)
+	require.Nil(t, mustNew(t, Config{}).Config().Clock, "the system clock reads as nil")
+}

@@ -110,7 +110,7 @@ func linStep(state, input, output any) (bool, any) {
 		}
 	case linCounts:
 		c := m.Counts()
-		if c.State != out.state || c.ConsecutiveFailures != out.cf || c.ProbesInFlight != out.inFlight || c.ProbeSuccesses != out.succ {
+		if c.State != out.state || (out.cf != cfNotCompared && c.ConsecutiveFailures != out.cf) || c.ProbesInFlight != out.inFlight || c.ProbeSuccesses != out.succ {
 			return false, nil
 		}
 
@@ -136,9 +136,19 @@ func linStep(state, input, output any) (bool, any) {
 // failure whose consecutive count or trip is still to come. What the model
 // does check with windows is every decision they cause (trips, states,
 // admissions), and the window invariants are checked by the stress tests.
-func countsOut(c breaker.Counts) linOut {
-	return linOut{state: c.State, cf: c.ConsecutiveFailures, inFlight: c.ProbesInFlight, succ: c.ProbeSuccesses}
+// (windowed: the consecutive run is not compared either, for configs where
+// a rate rule and the consecutive rule both decide; none is drawn now.)
+func countsOut(c breaker.Counts, window bool) linOut {
+	o := linOut{state: c.State, cf: c.ConsecutiveFailures, inFlight: c.ProbesInFlight, succ: c.ProbeSuccesses}
+	if window {
+		o.cf = cfNotCompared
+	}
+	return o
 }
+
+// cfNotCompared marks a Counts output whose consecutive-failure run is not
+// compared.
+const cfNotCompared = ^uint32(0)
 
 func cloneTickets(t map[int]Ticket) map[int]Ticket {
 	c := make(map[int]Ticket, len(t)+1)
@@ -209,18 +219,19 @@ func linConfig(r *rand.Rand, clk *clock.Fake) breaker.Config {
 		Timeout:          time.Duration(1+r.IntN(4)) * 10 * time.Millisecond,
 		ProbeLease:       time.Duration(1+r.IntN(4)) * 10 * time.Millisecond,
 	}
-	// Windows with concurrent writers: a rate rule next to the
-	// consecutive one, over a count or a time window.
+	// Windows with concurrent writers: every result also goes into a count
+	// or a time window, next to the consecutive rule. Rate rules are not
+	// set here: a rate decision is made on the window as the deciding call
+	// sees it, which may lack a call completing at the same moment (the
+	// documented allowance), so it is not linearizable in the strict sense
+	// porcupine checks. Rate decisions under concurrency are checked by the
+	// stress suites instead (every trip justified, windows consistent).
 	switch r.IntN(3) {
 	case 1:
-		c.FailureRateThreshold = 0.5
 		c.WindowSize = uint32(2 + r.IntN(5))
-		c.MinimumCalls = uint32(1 + r.IntN(2))
 	case 2:
-		c.FailureRateThreshold = 0.5
 		c.WindowType = breaker.TimeWindow
 		c.WindowDuration, c.WindowBuckets = 40*time.Millisecond, 4
-		c.MinimumCalls = uint32(1 + r.IntN(3))
 	}
 	if r.IntN(2) == 0 {
 		c.Backoff = breaker.Backoff{Multiplier: float64(1 + r.IntN(3))}
@@ -252,6 +263,7 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	clk := clock.NewFake(epoch)
 	cfg := linConfig(r, clk)
+	windowed := false // see countsOut
 	s, bad := Resolve(cfg)
 	if len(bad) != 0 {
 		return porcupine.Model{}, nil, fmt.Errorf("invalid lin config %v", bad)
@@ -335,7 +347,7 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 					case p < 92:
 						in = linIn{kind: linCounts}
 						c := b.Counts()
-						out = countsOut(c)
+						out = countsOut(c, windowed)
 					case p < 95:
 						in = linIn{kind: linReset}
 						b.Reset()
@@ -365,7 +377,7 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 	call := rec.clock.Add(1)
 	c := b.Counts()
 	rec.add(goroutines, linIn{kind: linCounts}, call,
-		countsOut(c))
+		countsOut(c, windowed))
 	// Conservation: every finished call and rejection is in the totals.
 	if c.SuccessCalls != want.succ.Load() || c.FailureCalls != want.fail.Load() || c.NeutralCalls != want.neutral.Load() ||
 		c.Rejected != want.rejected.Load() || c.TotalCalls != c.SuccessCalls+c.FailureCalls+c.NeutralCalls {

@@ -72,6 +72,8 @@ type Rule struct {
 type attachConfig struct {
 	mode        Mode
 	rule        Rule
+	base        Rule          // defaults drawn from the breaker's Config
+	baseOpen    time.Duration // the breaker's Timeout
 	openFor     time.Duration
 	probes      uint32
 	probeRound  time.Duration
@@ -84,13 +86,17 @@ type AttachOption func(*attachConfig)
 // WithMode sets the Mode. Default ModeQuorum.
 func WithMode(m Mode) AttachOption { return func(c *attachConfig) { c.mode = m } }
 
-// WithRule sets the fleet Rule; its zero fields take their defaults.
+// WithRule sets the fleet Rule; its zero fields take their defaults: for
+// Attach, those of the breaker's own Config (FailureRateThreshold,
+// SlowCallRateThreshold, MinimumCalls when a rate rule is set, and a time
+// window's WindowDuration and WindowBuckets when they fit a fleet window),
+// then the defaults below.
 func WithRule(r Rule) AttachOption { return func(c *attachConfig) { c.rule = r } }
 
 // WithOpenDuration sets how long a fleet trip by the Rule, or after a failed
-// fleet probe, keeps the fleet open. Default breaker.DefaultTimeout (the
-// breaker's Config is not readable from outside package breaker; pass its
-// Timeout here). A ModeAny trip lasts the local breaker's open period.
+// fleet probe, keeps the fleet open. Default: for Attach the breaker's own
+// Config.Timeout, for AttachGroup breaker.DefaultTimeout. A ModeAny trip
+// lasts the local breaker's open period.
 func WithOpenDuration(d time.Duration) AttachOption {
 	return func(c *attachConfig) { c.openFor = d }
 }
@@ -106,6 +112,21 @@ func WithProbes(n uint32, round time.Duration, rounds uint32) AttachOption {
 	return func(c *attachConfig) { c.probes, c.probeRound, c.probeRounds = n, round, rounds }
 }
 
+// fromBreaker draws Attach's defaults from the breaker's own Config.
+func fromBreaker(bc breaker.Config) AttachOption {
+	return func(c *attachConfig) {
+		c.base.FailureRate, c.base.SlowRate = bc.FailureRateThreshold, bc.SlowCallRateThreshold
+		if bc.FailureRateThreshold > 0 || bc.SlowCallRateThreshold > 0 {
+			c.base.MinimumCalls = bc.MinimumCalls
+		}
+		if bc.WindowType == breaker.TimeWindow && bc.WindowBuckets > 0 && bc.WindowBuckets <= 60 &&
+			bc.WindowDuration <= time.Hour && bc.WindowDuration/time.Duration(bc.WindowBuckets) >= 10*time.Millisecond {
+			c.base.Window, c.base.Buckets = bc.WindowDuration, bc.WindowBuckets
+		}
+		c.baseOpen = bc.Timeout
+	}
+}
+
 func resolveAttach(opts []AttachOption) (attachConfig, error) {
 	var c attachConfig
 	for _, o := range opts {
@@ -114,6 +135,21 @@ func resolveAttach(opts []AttachOption) (attachConfig, error) {
 		}
 	}
 	r := &c.rule
+	if r.FailureRate == 0 {
+		r.FailureRate = c.base.FailureRate
+	}
+	if r.SlowRate == 0 {
+		r.SlowRate = c.base.SlowRate
+	}
+	if r.MinimumCalls == 0 {
+		r.MinimumCalls = c.base.MinimumCalls
+	}
+	if r.Window == 0 && r.Buckets == 0 {
+		r.Window, r.Buckets = c.base.Window, c.base.Buckets
+	}
+	if c.openFor == 0 {
+		c.openFor = c.baseOpen
+	}
 	if r.FailureRate == 0 {
 		r.FailureRate = 0.5
 	}
@@ -221,7 +257,7 @@ func (f *Fleet) Attach(b *breaker.Breaker, opts ...AttachOption) error {
 	if b == nil {
 		return errors.New("breakerredis: Attach of a nil breaker")
 	}
-	cfg, err := resolveAttach(opts)
+	cfg, err := resolveAttach(append([]AttachOption{fromBreaker(b.Config())}, opts...))
 	if err != nil {
 		return err
 	}

@@ -331,23 +331,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// checkRaces fails t for every race report in a child's stderr except
-// those of a known race in the core's notifier (breaker/notify.go:
-// readyAfterRelease reads n.head after giving up the deliverer role, while
-// the next deliverer, on another goroutine, writes it). That race is the
-// core's, not this package's: it is reported to the core's owner and only
-// logged here, because a child's breaker is transitioned both by its own
-// goroutines (calls, TripFor, timers) and by its Fleet's.
+// checkRaces fails t for every race report in a child's stderr.
 func checkRaces(t *testing.T, id, stderr string) {
-	known := 0
 	for _, block := range strings.Split(stderr, "WARNING: DATA RACE")[1:] {
-		if strings.Contains(block, "(*notifier).readyAfterRelease") {
-			known++
-			continue
-		}
 		t.Errorf("instance %s: data race:\n%s", id, block)
-	}
-	if known > 0 {
-		t.Logf("instance %s: %d report(s) of the core notifier race (breaker/notify.go readyAfterRelease)", id, known)
 	}
 }

@@ -39,12 +39,10 @@ func (c *fakeClock) Advance(d time.Duration) {
 // twins drives an attached breaker and a local twin with the same Config,
 // clock and outcomes, and counts every call whose result differs.
 //
-// Only the driver's goroutine may cause their transitions: the core's
-// notifier (breaker/notify.go, readyAfterRelease reading n.head after
-// giving up the deliverer role) races when two goroutines cause
-// transitions of one breaker with a listener, and the Fleet's goroutine
-// reads Counts, which would end an open period that is due. So the open
-// period never ends by time (Timeout 1h); the driver resets both twins
+// The twins must see the same transitions at the same steps for their
+// outcomes to be comparable, but the Fleet's goroutine reads Counts, which
+// ends an open period that is due at a moment of its own choosing. So the
+// open period never ends by time (Timeout 1h); the driver resets both twins
 // every 60 steps instead.
 type twins struct {
 	attached, local *breaker.Breaker
