@@ -35,8 +35,13 @@ test: ## the whole test suite with the race detector, every module
 	@cd benchmarks && out=$$($(GO) test -race -count=1 -run='^$$' -bench=. -benchtime=1x ./... 2>&1) || { echo "$$out"; exit 1; }; \
 		echo "$$out" | grep -E '^(ok|FAIL|---)' 
 
-test-386: ## the root module's tests on 32-bit (GOARCH=386, no race detector there)
-	GOARCH=386 $(GO) test -count=1 ./...
+test-386: ## the root module's tests on 32-bit (GOARCH=386); where the kernel cannot run 386 binaries, type-checked only
+	@if GOARCH=386 $(GO) test -count=1 -run '^$$' ./internal/clock/ >/dev/null 2>&1; then \
+		GOARCH=386 $(GO) test -count=1 ./...; \
+	else \
+		echo "test-386: this kernel cannot execute 386 binaries; type-checking the tests for GOARCH=386 instead (go vet)"; \
+		GOARCH=386 $(GO) vet ./...; \
+	fi
 
 lint: tidy-check ## gofmt, go vet and staticcheck (pinned) in every module
 	@set -e; test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
