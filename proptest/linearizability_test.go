@@ -48,9 +48,13 @@ const (
 	linDisable
 	linRelease
 	linAdvance
+	linTripFor
+	linFleetProbe
+	linFleetClose
 )
 
-var linNames = [...]string{"Allow", "Done", "Record", "State", "Counts", "Reset", "ForceOpen", "Disable", "Release", "Advance"}
+var linNames = [...]string{"Allow", "Done", "Record", "State", "Counts", "Reset", "ForceOpen", "Disable", "Release", "Advance",
+	"TripFor", "FleetProbe", "FleetClose"}
 
 type linIn struct {
 	kind    linKind
@@ -126,6 +130,18 @@ func linStep(state, input, output any) (bool, any) {
 		m.Release()
 	case linAdvance:
 		m.Advance(int64(in.d))
+	case linTripFor:
+		if (m.TripFor(in.d, false) != nil) != (out.state == 255) {
+			return false, nil
+		}
+	case linFleetProbe:
+		if m.FleetProbe() != out.admitted {
+			return false, nil
+		}
+	case linFleetClose:
+		if m.FleetClose() != out.admitted {
+			return false, nil
+		}
 	}
 	return true, linModelState{m, tickets}
 }
@@ -348,9 +364,23 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 						in = linIn{kind: linCounts}
 						c := b.Counts()
 						out = countsOut(c, windowed)
-					case p < 95:
+					case p < 93:
 						in = linIn{kind: linReset}
 						b.Reset()
+					case p < 95:
+						switch gr.IntN(3) {
+						case 0:
+							in = linIn{kind: linTripFor, d: time.Duration(gr.IntN(3)) * 20 * time.Millisecond}
+							if err := b.TripFor(in.d); err != nil {
+								out.state = 255
+							}
+						case 1:
+							in = linIn{kind: linFleetProbe}
+							out.admitted = b.FleetProbe()
+						default:
+							in = linIn{kind: linFleetClose}
+							out.admitted = b.FleetClose()
+						}
 					case p < 97:
 						in = linIn{kind: linForceOpen, d: time.Duration(gr.IntN(3)) * 15 * time.Millisecond}
 						if err := b.ForceOpen(in.d); err != nil {

@@ -191,8 +191,8 @@ func (h *machine) openFor(streak uint32, lo, hi int64) int64 {
 	}
 	n := 0
 	for _, tr := range h.trans {
-		if tr.To != breaker.StateOpen {
-			continue
+		if tr.To != breaker.StateOpen || tr.Reason == breaker.ReasonTripFor || tr.Reason == breaker.ReasonFleetTrip {
+			continue // TripFor's periods are exact: the model does not ask
 		}
 		if n == h.trips {
 			h.trips++
@@ -508,6 +508,38 @@ func (h *machine) ForceOpen(t *rapid.T) {
 	}
 }
 
+// TripFor opens the breaker for a drawn duration (a Retry-After, or a fleet
+// trip), including durations it must refuse and ones shorter than the open
+// period already running.
+func (h *machine) TripFor(t *rapid.T) {
+	d := rapid.SampledFrom([]time.Duration{-1, 0, 1, 999, time.Duration(h.m.S.Timeout), 3 * time.Duration(h.m.S.Timeout),
+		time.Hour, breaker.MaxOpenDuration, breaker.MaxOpenDuration + 1}).Draw(t, "d")
+	fleet := rapid.Bool().Draw(t, "fleet")
+	var err error
+	if fleet {
+		err = h.b.FleetTrip(d)
+	} else {
+		err = h.b.TripFor(d)
+	}
+	merr := h.m.TripFor(d, fleet)
+	if (err == nil) != (merr == nil) {
+		t.Fatalf("TripFor(%v, fleet %v) = %v; model: %v", d, fleet, err, merr)
+	}
+}
+
+// Fleet ends an open period for an elected prober, or closes for a fleet.
+func (h *machine) Fleet(t *rapid.T) {
+	if rapid.Bool().Draw(t, "probe") {
+		if got, want := h.b.FleetProbe(), h.m.FleetProbe(); got != want {
+			t.Fatalf("FleetProbe() = %v; model %v", got, want)
+		}
+		return
+	}
+	if got, want := h.b.FleetClose(), h.m.FleetClose(); got != want {
+		t.Fatalf("FleetClose() = %v; model %v", got, want)
+	}
+}
+
 func (h *machine) Disable(*rapid.T) {
 	h.b.Disable()
 	h.m.Disable()
@@ -569,6 +601,8 @@ var decided = map[breaker.Reason]bool{
 	breaker.ReasonSlowCallRate: true, breaker.ReasonProbeFailed: true,
 	breaker.ReasonProbesSucceeded: true, breaker.ReasonProbeLeaseExpired: true,
 	breaker.ReasonForceOpen: true, breaker.ReasonDisable: true, breaker.ReasonReset: true,
+	breaker.ReasonTripFor: true, breaker.ReasonFleetTrip: true, breaker.ReasonFleetProbe: true,
+	breaker.ReasonFleetClose: true,
 }
 
 // checkTransitions checks the announced transitions: numbered 1, 2, 3...
@@ -642,6 +676,8 @@ func (h *machine) actions() map[string]func(*rapid.T) {
 		"Reset":             h.Reset,
 		"Churn":             h.Churn,
 		"ForceOpen":         h.ForceOpen,
+		"TripFor":           h.TripFor,
+		"Fleet":             h.Fleet,
 		"Disable":           h.Disable,
 		"Release":           h.Release,
 		"State":             h.State,

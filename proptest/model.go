@@ -731,6 +731,73 @@ func (m *Model) ForceOpen(d time.Duration) error {
 	return nil
 }
 
+// TripFor is Breaker.TripFor, or Breaker.FleetTrip with fleet set: "opens
+// the breaker now for d: StateOpen, as if it had tripped ... An open breaker
+// whose period ends later than d from now keeps its period ... A breaker
+// that is forced open or disabled is left alone, with an error ... and so is
+// a d outside (0, MaxOpenDuration]."
+func (m *Model) TripFor(d time.Duration, fleet bool) error {
+	if d <= 0 || d > breaker.MaxOpenDuration {
+		return fmt.Errorf("model: TripFor(%v) refused", d)
+	}
+	m.settle()
+	streak := uint32(1)
+	switch m.Phase {
+	case Forced, ForcedIndef, Disabled:
+		return fmt.Errorf("model: TripFor in %v", m.Phase.Public())
+	case Open:
+		if m.Deadline-m.Now >= int64(d) {
+			return nil
+		}
+		streak = m.Streak
+	case HalfOpen:
+		streak = m.Streak + 1
+	}
+	e := Event{Reason: breaker.ReasonTripFor, OpenFor: int64(d)}
+	if fleet {
+		e.Reason = breaker.ReasonFleetTrip
+	}
+	if m.Phase == Closed {
+		e.ConsecutiveFailures = m.ConsecutiveFailures
+	}
+	from := m.Phase
+	m.enter(Open)
+	m.Streak = min(streak, 65535)
+	m.Deadline = m.Now + int64(d)
+	m.emit(from, e)
+	return nil
+}
+
+// FleetProbe is Breaker.FleetProbe: "ends the current open period now ...
+// the breaker becomes half-open ... It does nothing in any state but
+// StateOpen."
+func (m *Model) FleetProbe() bool {
+	m.settle()
+	if m.Phase != Open {
+		return false
+	}
+	streak := m.Streak
+	m.enter(HalfOpen)
+	m.Streak = streak
+	m.LastAdmission = m.Now
+	m.emit(Open, Event{Reason: breaker.ReasonFleetProbe})
+	return true
+}
+
+// FleetClose is Breaker.FleetClose: "closes an open or half-open breaker with
+// fresh counters ... a closed, forced-open or disabled breaker is left
+// alone."
+func (m *Model) FleetClose() bool {
+	m.settle()
+	if m.Phase != Open && m.Phase != HalfOpen {
+		return false
+	}
+	from := m.Phase
+	m.enter(Closed)
+	m.emit(from, Event{Reason: breaker.ReasonFleetClose})
+	return true
+}
+
 // Disable is Breaker.Disable.
 func (m *Model) Disable() {
 	m.settle()
