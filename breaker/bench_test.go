@@ -98,3 +98,13 @@ func BenchmarkCallClosedTimeWindowParallel(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkCallClosedCountWindowParallel(b *testing.B) {
+	br := MustNew(benchCountWindow)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = br.Call(benchOK)
+		}
+	})
+}

@@ -113,7 +113,7 @@ type adder struct {
 func (a *adder) counter(k int) *atomic.Uint64 {
 	if st := a.stripes.Load(); st != nil {
 		s := *st
-		return &s[window.GoroutineHash()&uint64(len(s)-1)].n[k]
+		return &s[window.Pick(len(s))].n[k]
 	}
 	return &a.base.n[k]
 }
@@ -136,11 +136,7 @@ func (a *adder) add(c *atomic.Uint64, k int) {
 }
 
 func (a *adder) spread() {
-	n := 1
-	for n < 2*runtime.GOMAXPROCS(0) && n < 64 {
-		n <<= 1
-	}
-	st := make([]stripe, n)
+	st := make([]stripe, window.SetsFor(runtime.GOMAXPROCS(0)))
 	a.stripes.CompareAndSwap(nil, &st)
 }
 

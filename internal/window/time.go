@@ -92,11 +92,10 @@ const (
 	armedBit   = 1 << 63
 	periodMask = armedBit - 1
 
-	verBusy   = 1
-	verValid  = 2
-	verGenSh  = 2
-	verPerSh  = 15
-	maxSetLen = 64
+	verBusy  = 1
+	verValid = 2
+	verGenSh = 2
+	verPerSh = 15
 )
 
 // NewTime returns a window of n buckets, each width nanoseconds wide.
@@ -144,7 +143,7 @@ func (t *Time) Counter(failure, slow bool) *atomic.Uint64 {
 	}
 	if sets := t.sets.Load(); sets != nil {
 		s := *sets
-		return &s[GoroutineHash()&uint64(len(s)-1)].c[k]
+		return &s[Pick(len(s))].c[k]
 	}
 	return &t.base.c[k]
 }
@@ -175,11 +174,7 @@ func (t *Time) isBase(c *atomic.Uint64) bool {
 // spread allocates the per-core sets. The base set keeps what it counted;
 // sums include it.
 func (t *Time) spread() {
-	n := 1
-	for n < 2*runtime.GOMAXPROCS(0) && n < maxSetLen {
-		n <<= 1
-	}
-	sets := make([]counters, n)
+	sets := make([]counters, SetsFor(runtime.GOMAXPROCS(0)))
 	t.sets.CompareAndSwap(nil, &sets)
 }
 

@@ -38,13 +38,18 @@ const GenBits = 13
 
 const genMask = 1<<GenBits - 1
 
-// GoroutineHash spreads goroutines over per-core counter sets without a
-// goroutine id: a goroutine's stack address is stable while it runs and
-// differs between goroutines. The address is taken above 2 KiB (the smallest
-// stack), so the frames of one goroutine hash alike, and mixed by a
-// multiplicative hash whose high bits are returned first.
-func GoroutineHash() uint64 {
+// Pick spreads goroutines over n per-core counter sets without a goroutine
+// id: a goroutine's stack address is stable while it runs and differs
+// between goroutines. The address is taken above 2 KiB (the smallest stack),
+// so the frames of one goroutine pick alike; a multiplicative hash mixes it,
+// and its top 32 bits, the best mixed, are scaled to [0, n).
+func Pick(n int) int {
 	var marker byte
 	h := uint64(uintptr(unsafe.Pointer(&marker))>>11) * 0x9E3779B97F4A7C15
-	return h>>32 | h<<32
+	return int((h >> 32) * uint64(n) >> 32)
 }
+
+// SetsFor is how many per-core counter sets a contended counter spreads
+// over: four per core, so that two busy goroutines rarely pick the same one,
+// at most 64.
+func SetsFor(procs int) int { return min(max(4*procs, 4), 64) }

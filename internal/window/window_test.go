@@ -400,7 +400,7 @@ func TestTimeSpreadKeepsCounts(t *testing.T) {
 	}
 }
 
-func TestGoroutineHashDiffers(t *testing.T) {
+func TestPickDiffers(t *testing.T) {
 	seen := map[uint64]bool{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -409,7 +409,7 @@ func TestGoroutineHashDiffers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			mu.Lock()
-			seen[GoroutineHash()] = true
+			seen[uint64(Pick(1<<20))] = true
 			mu.Unlock()
 		}()
 	}
