@@ -122,8 +122,8 @@ func (s *redisServer) client(tb testing.TB) *redis.Client {
 }
 
 // redisStore is a gobreaker.SharedDataStore on go-redis, written here
-// (gobreaker v2.4.0's module has no Redis store; its v2/redis package is an
-// untagged module of its own). The state is a plain string key. The lock is
+// (gobreaker v2.4.0's module has no Redis store, and the module proxy serves
+// no version of its separate v2/redis module). The state is a plain string key. The lock is
 // a key set with SET NX and a 5 s expiry, holding a token unique to the
 // acquisition; Unlock deletes it only if it still holds that token. Lock
 // waits for a lock held by someone else by retrying after 20 µs, doubling up
