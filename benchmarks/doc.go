@@ -9,7 +9,11 @@
 // every implementation trips after 5 consecutive failures, and the rate
 // scenarios (BenchmarkRate*, selected by -bench Rate), where it trips on a
 // failure rate of 50% over a 10 s time window of 10 buckets or a window of
-// the last 100 calls, once the window holds 20 calls.
+// the last 100 calls, once the window holds 20 calls. BenchmarkFleet
+// (fleet_test.go) is apart: a closed success through a local fusebox breaker,
+// the same breaker attached to a breakerredis Fleet, and gobreaker v2's
+// DistributedCircuitBreaker, against a redis-server it starts and stops
+// itself (redis-server must be installed; the benchmark fails without it).
 //
 // Names follow Benchmark<Scenario>/<serial|parallel>/impl=<name>. The serial
 // benchmarks are run at -cpu 1 only (they use one goroutine whatever

@@ -9,7 +9,9 @@ require (
 	github.com/eapache/go-resiliency v1.7.0
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/fusebox-go/fusebox v0.0.0
+	github.com/fusebox-go/fusebox/contrib/redis v0.0.0
 	github.com/mercari/go-circuitbreaker v0.0.2
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/rubyist/circuitbreaker v2.2.1+incompatible
 	github.com/sony/gobreaker/v2 v2.4.0
 	go.uber.org/goleak v1.3.0
@@ -27,6 +29,7 @@ require (
 	github.com/benbjohnson/clock v1.3.0 // indirect
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/cenkalti/backoff/v3 v3.1.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/facebookgo/clock v0.0.0-20150410010913-600d898af40a // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/peterbourgon/g2s v0.0.0-20170223122336-d4e7ad98afea // indirect
@@ -37,4 +40,7 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 )
 
-replace github.com/fusebox-go/fusebox => ../
+replace (
+	github.com/fusebox-go/fusebox => ../
+	github.com/fusebox-go/fusebox/contrib/redis => ../contrib/redis
+)

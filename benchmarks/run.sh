@@ -6,12 +6,16 @@
 #                    and the raw and benchstat output under ../docs/bench/
 #   ./run.sh quick   a short run for development: everything under ./out/
 #
-# Both modes run both families of scenarios: the classic ones (Benchmark
-# ClosedSuccess ... ReadWhileCalling) and the rate-window ones (BenchmarkRate*,
+# Both modes run every family of scenarios: the classic ones (Benchmark
+# ClosedSuccess ... ReadWhileCalling), the rate-window ones (BenchmarkRate*,
 # reported in the "Rate windows" section, whose tables need -cpu 2 in the
-# parallel -cpu list). BENCH, if set, is a regexp for the top-level benchmark
-# names to run instead of all of them, in quick mode only: BENCH=Rate runs the
-# rate family only.
+# parallel -cpu list) and BenchmarkFleet (the "Fleet (shared state through
+# Redis)" section: local fusebox, fusebox attached to a breakerredis Fleet and
+# gobreaker's DistributedCircuitBreaker, against a redis-server the benchmark
+# starts and stops itself, so redis-server must be installed; .ci/run installs
+# it). BENCH, if set, is a regexp for the top-level benchmark names to run
+# instead of all of them, in quick mode only: BENCH=Rate runs the rate family
+# only, BENCH=Fleet the fleet one.
 #
 # BENCHSTAT is the benchstat module@version run with `go run` (the Makefile
 # passes its pinned one); BENCH_NOTE, if set, is printed at the top of the
@@ -47,6 +51,11 @@ quick)
 esac
 if [ "$mode" = full ] && [ -n "$BENCH" ]; then
 	echo "BENCH is for quick runs: the full report needs every scenario" >&2
+	exit 2
+fi
+# BenchmarkFleet fails without redis-server; say so before the long run.
+if { [ -z "$BENCH" ] || [[ Fleet =~ $BENCH ]]; } && ! command -v redis-server >/dev/null 2>&1; then
+	echo "BenchmarkFleet starts its own redis-server and none is installed (.ci/run installs it: apt-get install redis-server)" >&2
 	exit 2
 fi
 mkdir -p "$data" "$charts"

@@ -29,9 +29,10 @@ type stat struct {
 
 // results holds every summarised measurement of a run.
 type results struct {
-	Units  map[string]map[key]stat // unit ("sec/op", "B/op", ...) -> key -> stat
-	Config map[string]string       // file configuration: goos, goarch, cpu, pkg
-	Procs  []int                   // the -cpu values seen in parallel runs
+	Units   map[string]map[key]stat      // unit ("sec/op", "B/op", ...) -> key -> stat
+	Samples map[string]map[key][]float64 // unit -> key -> the raw values, for comparisons
+	Config  map[string]string            // file configuration: goos, goarch, cpu, pkg
+	Procs   []int                        // the -cpu values seen in parallel runs
 }
 
 func (r *results) get(unit string, k key) (stat, bool) {
@@ -81,7 +82,7 @@ func load(paths ...string) (*results, error) {
 		}
 		f.Close()
 	}
-	r := &results{Units: map[string]map[key]stat{}, Config: cfg}
+	r := &results{Units: map[string]map[key]stat{}, Samples: samples, Config: cfg}
 	procs := map[int]bool{}
 	for unit, m := range samples {
 		r.Units[unit] = map[key]stat{}

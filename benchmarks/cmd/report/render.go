@@ -233,6 +233,7 @@ func render(r *results, o options, charts []chart) string {
 		scenarioTable(&b, r, sc)
 	}
 	rateSection(&b, r)
+	fleetSection(&b, r)
 	return b.String()
 }
 
