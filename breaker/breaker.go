@@ -21,8 +21,11 @@ import (
 //	stuck.go    the stuck-call rule
 //	call.go     the wrapped calls: Call, Do, Execute
 //	control.go  operator actions: Reset, ForceOpen, Disable, Release
+//	listen.go   Subscribe, AsyncListener, TripFor and the fleet controls
 //	counts.go   Counts and the lifetime totals
-//	notify.go   delivery of transitions to OnStateChange
+//	notify.go   Reasons, Transition, and the delivery of transitions
+//	slog.go     Transition as a slog value and a line; LogTransitions
+//	group.go    Group: one breaker per key
 type Breaker struct {
 	// word is the whole state machine (see state.go). It comes first so that
 	// it is 64-bit aligned on 32-bit platforms, and is padded onto its own

@@ -114,7 +114,7 @@ func linStep(state, input, output any) (bool, any) {
 		}
 	case linCounts:
 		c := m.Counts()
-		if c.State != out.state || (out.cf != cfNotCompared && c.ConsecutiveFailures != out.cf) || c.ProbesInFlight != out.inFlight || c.ProbeSuccesses != out.succ {
+		if c.State != out.state || c.ConsecutiveFailures != out.cf || c.ProbesInFlight != out.inFlight || c.ProbeSuccesses != out.succ {
 			return false, nil
 		}
 
@@ -149,22 +149,10 @@ func linStep(state, input, output any) (bool, any) {
 // countsOut is the output of a Counts operation. Its window figures are not
 // compared: Counts reads the window and the state word one after the other,
 // so under concurrent writers it may show a window that already holds a
-// failure whose consecutive count or trip is still to come. What the model
-// does check with windows is every decision they cause (trips, states,
-// admissions), and the window invariants are checked by the stress tests.
-// (windowed: the consecutive run is not compared either, for configs where
-// a rate rule and the consecutive rule both decide; none is drawn now.)
-func countsOut(c breaker.Counts, window bool) linOut {
-	o := linOut{state: c.State, cf: c.ConsecutiveFailures, inFlight: c.ProbesInFlight, succ: c.ProbeSuccesses}
-	if window {
-		o.cf = cfNotCompared
-	}
-	return o
+// result whose effect on the word is still to come.
+func countsOut(c breaker.Counts) linOut {
+	return linOut{state: c.State, cf: c.ConsecutiveFailures, inFlight: c.ProbesInFlight, succ: c.ProbeSuccesses}
 }
-
-// cfNotCompared marks a Counts output whose consecutive-failure run is not
-// compared.
-const cfNotCompared = ^uint32(0)
 
 func cloneTickets(t map[int]Ticket) map[int]Ticket {
 	c := make(map[int]Ticket, len(t)+1)
@@ -279,7 +267,6 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	clk := clock.NewFake(epoch)
 	cfg := linConfig(r, clk)
-	windowed := false // see countsOut
 	s, bad := Resolve(cfg)
 	if len(bad) != 0 {
 		return porcupine.Model{}, nil, fmt.Errorf("invalid lin config %v", bad)
@@ -363,7 +350,7 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 					case p < 92:
 						in = linIn{kind: linCounts}
 						c := b.Counts()
-						out = countsOut(c, windowed)
+						out = countsOut(c)
 					case p < 93:
 						in = linIn{kind: linReset}
 						b.Reset()
@@ -407,7 +394,7 @@ func runHistory(t *testing.T, seed uint64) (porcupine.Model, []porcupine.Operati
 	call := rec.clock.Add(1)
 	c := b.Counts()
 	rec.add(goroutines, linIn{kind: linCounts}, call,
-		countsOut(c, windowed))
+		countsOut(c))
 	// Conservation: every finished call and rejection is in the totals.
 	if c.SuccessCalls != want.succ.Load() || c.FailureCalls != want.fail.Load() || c.NeutralCalls != want.neutral.Load() ||
 		c.Rejected != want.rejected.Load() || c.TotalCalls != c.SuccessCalls+c.FailureCalls+c.NeutralCalls {
