@@ -61,10 +61,15 @@ func (b *Breaker) closedSuccess(gen uint16) {
 			}
 		}
 	case b.cwin != nil:
-		if _, ok, _ := b.windowAdd(phaseClosed, gen, false, false, -1); !ok {
-			return
+		for {
+			h := b.cwin.Head()
+			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
+				return // stale
+			}
+			if _, ok := b.cwin.TryAdd(h, gen, false, false); ok {
+				break
+			}
 		}
-		w = b.word.Load()
 	default:
 		w = b.word.Load()
 	}
