@@ -44,10 +44,9 @@ func (b *Breaker) Call(fn func() error) error {
 		return Ticket{b: b, gen: genOf(w), kind: kindClosed}.run(fn)
 	}
 	if phaseOf(w) == phaseOpen && !isDue(w) && b.ts != nil {
-		// The common rejection, without allowSlow's loop and switch: about
-		// 2 ns of 11 (BenchmarkCallOpen: 9.2 ns here, 11.3 ns through
-		// allowSlow, on a 2-vCPU VM). When it finds the
-		// period over, the same transition as allowSlow's admits the call.
+		// The common rejection, without allowSlow's loop and switch
+		// (BenchmarkCallOpen measures it). When it finds the period over,
+		// the same transition as allowSlow's admits the call.
 		if err := b.rejectTimed(w); err != nil {
 			return err
 		}

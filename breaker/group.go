@@ -439,16 +439,25 @@ func (g *Group) roomForNew() bool {
 	if c != nil && c.next.Load() < int64(len(c.es)) {
 		return true
 	}
+	_, ok := g.rescan(c)
+	return ok
+}
+
+// rescan looks at every breaker, dropping the idle ones, and replaces the
+// order of drop candidates c with a fresh one. It reports whether there is
+// room now or something to drop (the new order, nil if a breaker was
+// dropped), and marks the group full when neither.
+func (g *Group) rescan(c *candidates) (*candidates, bool) {
 	nc, dropped := g.scan()
 	if dropped {
-		return true
+		return nil, true
 	}
 	if nc == nil {
 		g.full.Store(true)
-		return false
+		return nil, false
 	}
 	g.cands.CompareAndSwap(c, nc)
-	return true
+	return nc, true
 }
 
 // probe looks at the next few buckets for a closed breaker, and clears the
@@ -478,15 +487,10 @@ func (g *Group) evict() bool {
 		if c != nil && g.takeFrom(c, false) {
 			return true
 		}
-		nc, dropped := g.scan()
-		if dropped {
-			return true
+		nc, ok := g.rescan(c)
+		if !ok || nc == nil {
+			return ok
 		}
-		if nc == nil {
-			g.full.Store(true)
-			return false
-		}
-		g.cands.CompareAndSwap(c, nc)
 		// The order was just made from fresh visits, so its first breaker
 		// is taken without visiting it again: that is what guarantees
 		// progress while every breaker is being used all the time.

@@ -60,31 +60,14 @@ func (b *Breaker) tripFor(d time.Duration, reason Reason) error {
 			_, _, k := halfOpenFields(w)
 			streak = k + 1
 		}
-		if b.tripExact(w, streak, int64(d), now, reason) {
+		t := Transition{Reason: reason}
+		if phaseOf(w) == phaseClosed {
+			t.ConsecutiveFailures = closedFailures(w)
+		}
+		if b.open(w, streak, int64(d), now, t) {
 			return nil
 		}
 	}
-}
-
-// tripExact is trip with an open period of exactly d.
-func (b *Breaker) tripExact(w uint64, streak uint32, d, now int64, reason Reason) bool {
-	streak = min(streak, maxCounter)
-	nw := pack(phaseOpen, nextGen(w), openDeadlineField(now+d))
-	b.tripStreak.Store(uint64(genOf(nw))<<32 | uint64(streak))
-	rec := &openRecord{
-		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
-		word:     nw,
-		streak:   streak,
-		deadline: now + d,
-	}
-	t := Transition{Reason: reason, At: b.timeAt(now), OpenFor: time.Duration(d)}
-	if phaseOf(w) == phaseClosed {
-		t.ConsecutiveFailures = closedFailures(w)
-	}
-	return b.moveThen(w, nw, t, func() {
-		b.publishRecord(rec)
-		b.armTimer(nw, now+d)
-	})
 }
 
 // AsyncListener hands transitions to a function on a goroutine of its own, in

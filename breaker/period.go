@@ -68,14 +68,23 @@ func (b *Breaker) streakOf(w uint64) uint32 {
 // the CAS (tripStreak), so a goroutine preempted between the CAS and the
 // record's publication cannot make the next period forget it.
 func (b *Breaker) trip(w uint64, streak uint32, reason Reason, now int64, t Transition) bool {
-	streak = min(streak, maxCounter)
-	d := b.openDuration(streak)
-	nw := pack(phaseOpen, nextGen(w), openDeadlineField(now+d))
-	b.tripStreak.Store(uint64(genOf(nw))<<32 | uint64(streak))
+	d := b.openDuration(min(streak, maxCounter))
 	if phaseOf(w) == phaseHalfOpen {
 		_, t.ProbeSuccesses, _ = halfOpenFields(w)
 	}
-	t.Reason, t.At, t.OpenFor = reason, b.timeAt(now), time.Duration(d)
+	t.Reason = reason
+	return b.open(w, streak, d, now, t)
+}
+
+// open moves the breaker from w to an open period of d from now, the
+// streak-th in a row (trip, TripFor, FleetTrip). t is the transition to
+// report; open fills in its time and OpenFor. The period's record and timer
+// are set up between the CAS and the delivery of t.
+func (b *Breaker) open(w uint64, streak uint32, d, now int64, t Transition) bool {
+	streak = min(streak, maxCounter)
+	nw := pack(phaseOpen, nextGen(w), openDeadlineField(now+d))
+	b.tripStreak.Store(uint64(genOf(nw))<<32 | uint64(streak))
+	t.At, t.OpenFor = b.timeAt(now), time.Duration(d)
 	rec := &openRecord{
 		err:      OpenError{Name: b.s.name, State: StateOpen, RetryAt: b.timeAt(now + d), sentinel: ErrOpen},
 		word:     nw,
