@@ -48,8 +48,6 @@ type Breaker struct {
 	// than any admitted probe; a failed CAS can only make it newer than
 	// needed, which delays a reclaim but never brings one forward.
 	leaseStamp atomic.Int64
-	// lastFail is 1 + the time of the latest failure (0: none).
-	lastFail atomic.Int64
 	// timer reports the end of open periods; created at the first one.
 	timer atomic.Pointer[timerBox]
 
@@ -70,7 +68,8 @@ type Breaker struct {
 	// is, even while its record is not published yet.
 	tripStreak atomic.Uint64
 
-	cwin  *window.Count // nil unless a count window is kept
+	cwin  *window.Count // nil unless a count window is kept; marks failures
+	cslow *window.Count // a count window's slow calls; nil unless slow calls are timed
 	twin  *window.Time  // nil unless a time window is kept
 	wtick atomic.Pointer[timerBox]
 	stuck *stuckCalls // nil unless MaxStuckCalls is set
@@ -113,6 +112,9 @@ func New(cfg Config) (*Breaker, error) {
 	switch {
 	case s.windowSize > 0:
 		b.cwin = window.NewCount(s.windowSize)
+		if s.slowDur > 0 {
+			b.cslow = window.NewCount(s.windowSize)
+		}
 	case s.bucketWidth > 0:
 		b.twin = window.NewTime(s.bucketWidth, s.buckets)
 	}
@@ -120,6 +122,7 @@ func New(cfg Config) (*Breaker, error) {
 		b.stuck = newStuckCalls(&b.word, s.slowDur)
 	}
 	b.s.quick = s.slowDur == 0 && s.classify == nil
+	b.s.runInWindow = b.cwin != nil && s.failureThreshold == 0 && s.failRate > 0
 	b.word.Store(pack(phaseClosed, 0, 0))
 	b.probes = make([]atomic.Uint64, s.maxProbes)
 	if s.onChange != nil {

@@ -257,17 +257,22 @@ type settings struct {
 	slowDur          int64
 	slowRate         float64
 	minCalls         uint64
-	windowSize       int   // count window: N (0: none)
-	bucketWidth      int64 // time window: bucket width in ns (0: none)
-	buckets          int   // time window: number of buckets
-	maxStuck         uint32
-	backoffMult      float64
-	backoffMax       int64
-	jitter           float64
-	maxOpen          int64
-	classify         func(error) Outcome
-	onChange         func(Transition)
-	quick            bool // no timing, default classifier: a nil error is a success that needs no clock
+	windowSize       int    // count window: N (0: none)
+	failNeedN        uint64 // count window: failures in N calls that reach failRate
+	slowNeedN        uint64 // count window: slow calls in N calls that reach slowRate
+	// runInWindow: the closed run of failures is read from the count window
+	// rather than kept in the word (see Breaker.runOf).
+	runInWindow bool
+	bucketWidth int64 // time window: bucket width in ns (0: none)
+	buckets     int   // time window: number of buckets
+	maxStuck    uint32
+	backoffMult float64
+	backoffMax  int64
+	jitter      float64
+	maxOpen     int64
+	classify    func(error) Outcome
+	onChange    func(Transition)
+	quick       bool // no timing, default classifier: a nil error is a success that needs no clock
 }
 
 func invalid(field string, value any, rule string) error {
@@ -412,6 +417,8 @@ func (c Config) resolve() (settings, error) {
 		}
 		if useWindow {
 			s.windowSize = int(size)
+			s.failNeedN = window.Need(uint64(size), s.failRate)
+			s.slowNeedN = window.Need(uint64(size), s.slowRate)
 		}
 	case TimeWindow:
 		if c.WindowSize != 0 {

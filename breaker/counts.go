@@ -94,7 +94,11 @@ const (
 // x86 prefetches pairs) of its own.
 type stripe struct {
 	n [numTotals]atomic.Uint64
-	_ [128 - numTotals*8]byte
+	// lastFail, in the base stripe only, is 1 + the time of the latest
+	// failure (0: none). Every failure writes it; here it shares a line with
+	// counters that calls write anyway, not with fields every call reads.
+	lastFail atomic.Int64
+	_        [128 - numTotals*8 - 8]byte
 }
 
 // adder is a set of monotonic counters that costs one stripe while a single
@@ -182,14 +186,14 @@ func (b *Breaker) Counts() Counts {
 	c.TotalCalls = c.SuccessCalls + c.FailureCalls + c.NeutralCalls
 	switch phaseOf(w) {
 	case phaseClosed:
-		c.ConsecutiveFailures = closedFailures(w)
+		c.ConsecutiveFailures = b.runOf(w)
 		if b.stuck != nil {
 			c.StuckCalls = b.stuck.count(genOf(w), now)
 		}
 	case phaseHalfOpen:
 		c.ProbesInFlight, c.ProbeSuccesses, _ = halfOpenFields(w)
 	}
-	if lf := b.lastFail.Load(); lf != 0 {
+	if lf := b.totals.base.lastFail.Load(); lf != 0 {
 		c.LastFailTime = b.timeAt(lf - 1)
 	}
 	if phaseOf(w) == phaseClosed || phaseOf(w) == phaseDisabled {

@@ -62,7 +62,7 @@ func (b *Breaker) tripFor(d time.Duration, reason Reason) error {
 		}
 		t := Transition{Reason: reason}
 		if phaseOf(w) == phaseClosed {
-			t.ConsecutiveFailures = closedFailures(w)
+			t.ConsecutiveFailures = b.runOf(w)
 		}
 		if b.open(w, streak, int64(d), now, t) {
 			return nil

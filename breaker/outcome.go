@@ -66,7 +66,7 @@ func (b *Breaker) closedSuccess(gen uint16) {
 			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
 				return // stale
 			}
-			if _, ok := b.cwin.TryAdd(h, gen, false, false); ok {
+			if b.cwin.TryAddSuccess(h, gen) {
 				break
 			}
 		}
@@ -160,7 +160,7 @@ func (b *Breaker) tally(o Outcome, slow bool, now int64) int64 {
 		if now < 0 {
 			now = b.now()
 		}
-		b.lastFail.Store(now + 1)
+		b.totals.base.lastFail.Store(now + 1)
 	default:
 		b.totals.inc(totNeutral)
 	}
@@ -182,27 +182,35 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	if kind == kindDisabled {
 		admitted = phaseDisabled
 	}
-	fig, ok, now := b.windowAdd(admitted, gen, failure, slow, now)
-	if !ok {
-		return false // stale: it must not even take a place in the window
-	}
-	if kind == kindDisabled {
-		return true
-	}
 	// The rate rules are decided on the window right after this outcome,
 	// and a trip they call for is made from the same word the consecutive
 	// count would have been written to: one CAS either way, so no reader
 	// sees the failure counted but the trip it causes not yet made.
 	var rateReason Reason
 	var wc WindowCounts
-	if (failure || slow) && (b.s.failRate > 0 || b.s.slowRate > 0) {
-		if b.twin != nil {
-			fig = b.twin.Sum(gen, b.windowPeriod(now))
+	decide := (failure || slow) && (b.s.failRate > 0 || b.s.slowRate > 0) && kind != kindDisabled
+	if b.cwin != nil {
+		pf, ps, ok := b.countAdd(admitted, gen, failure, slow)
+		if !ok {
+			return false // stale: it must not even take a place in the window
 		}
-		rateReason, wc = b.rateRule(fig)
-		if rateReason != 0 && now < 0 {
-			now = b.now()
+		if decide {
+			rateReason, wc = b.countRule(pf, ps)
 		}
+	} else {
+		var ok bool
+		if ok, now = b.windowAdd(admitted, gen, failure, slow, now); !ok {
+			return false // stale: it must not even take a place in the window
+		}
+		if decide && b.twin != nil {
+			rateReason, wc = b.rateRule(b.twin.Sum(gen, b.windowPeriod(now)))
+		}
+	}
+	if kind == kindDisabled {
+		return true
+	}
+	if rateReason != 0 && now < 0 {
+		now = b.now()
 	}
 	for w := b.word.Load(); ; w = b.word.Load() {
 		if phaseOf(w) != phaseClosed || genOf(w) != gen {
@@ -211,7 +219,7 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 			return false
 		}
 		cf := closedFailures(w)
-		if failure && cf < maxCounter {
+		if failure && cf < maxCounter && !b.s.runInWindow {
 			cf++
 		} else if !failure {
 			cf = 0
@@ -226,7 +234,11 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 			continue
 		}
 		if rateReason != 0 {
-			if b.trip(w, 1, rateReason, now, Transition{ConsecutiveFailures: cf, Window: wc}) {
+			run := cf
+			if b.s.runInWindow {
+				run = b.runOf(w)
+			}
+			if b.trip(w, 1, rateReason, now, Transition{ConsecutiveFailures: run, Window: wc}) {
 				return true
 			}
 			continue

@@ -148,6 +148,6 @@ func (b *Breaker) stuckTrip(w uint64, now int64) bool {
 	if n <= uint64(b.s.maxStuck) {
 		return false
 	}
-	b.trip(w, 1, ReasonStuckCalls, now, Transition{StuckCalls: n, ConsecutiveFailures: closedFailures(w)})
+	b.trip(w, 1, ReasonStuckCalls, now, Transition{StuckCalls: n, ConsecutiveFailures: b.runOf(w)})
 	return true
 }

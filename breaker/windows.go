@@ -11,46 +11,92 @@ import (
 
 type windowFigures = window.Figures
 
-// windowAdd records a closed (or disabled) outcome of generation gen in the
-// window, if the breaker keeps one. It reports false, recording nothing, if
-// the word is no longer in phase admitted of generation gen. For a count
-// window it returns the window's figures right after this outcome. now is the
-// time if it was read (-1 otherwise); windowAdd returns it, read if it had to.
+// windowAdd records a closed (or disabled) outcome of generation gen in a
+// time window, if the breaker keeps one (countAdd does count windows). It
+// reports false, recording nothing, if the word is no longer in phase
+// admitted of generation gen. now is the time if it was read (-1 otherwise);
+// windowAdd returns it, read if it had to.
 //
 // Both windows follow the same two steps: load the window word, then check
 // the breaker word, then CAS the window word. A goroutine preempted anywhere
 // in between resumes with a CAS that fails if anything changed, and the check
 // runs again: a result admitted under an earlier generation cannot reach a
 // later generation's window (see internal/window).
-func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now int64) (windowFigures, bool, int64) {
-	switch {
-	case b.cwin != nil:
-		for {
-			h := b.cwin.Head()
-			if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-				return windowFigures{}, false, now
-			}
-			if f, ok := b.cwin.TryAdd(h, gen, failure, slow); ok {
-				return f, true, now
-			}
-		}
-	case b.twin != nil:
+func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now int64) (bool, int64) {
+	if b.twin != nil {
 		now = b.windowTick(now)
 		for {
 			c := b.twin.Counter(failure, slow)
 			old := c.Load()
 			if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-				return windowFigures{}, false, now
+				return false, now
 			}
 			if b.twin.TryInc(c, old, gen) {
-				return windowFigures{}, true, now
+				return true, now
 			}
 		}
 	}
 	if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-		return windowFigures{}, false, now
+		return false, now
 	}
-	return windowFigures{}, true, now
+	return true, now
+}
+
+// countAdd records a closed (or disabled) outcome of generation gen in the
+// count windows: the failure window, and the slow-call window if slow calls
+// are timed. It returns where the outcome landed in each (pf, ps), or false
+// if the word is no longer in phase admitted of generation gen (an outcome
+// found stale after the failure window took it changes only that
+// generation's window, which nobody reads any more).
+func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow bool) (pf, ps window.Pos, ok bool) {
+	if pf, ok = countInto(b, b.cwin, admitted, gen, failure); ok && b.cslow != nil {
+		ps, ok = countInto(b, b.cslow, admitted, gen, slow)
+	}
+	return pf, ps, ok
+}
+
+func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool) (window.Pos, bool) {
+	for {
+		h := c.Head()
+		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
+			return window.Pos{}, false
+		}
+		if p, ok := c.TryAdd(h, gen, marked); ok {
+			return p, true
+		}
+	}
+}
+
+// countRule returns the rate rule that the count windows ending at a failed
+// or slow completion (pf, ps) break, if any (0 otherwise), with the figures
+// as a Transition shows them. The failure rule is decided first, as in
+// rateRule.
+func (b *Breaker) countRule(pf, ps window.Pos) (Reason, WindowCounts) {
+	var r Reason
+	calls := pf.Calls()
+	switch {
+	case b.s.failRate > 0 && b.cwin.Tripped(pf, b.s.minCalls, b.s.failRate, b.s.failNeedN):
+		r = ReasonFailureRate
+	case b.s.slowRate > 0 && b.cslow.Tripped(ps, b.s.minCalls, b.s.slowRate, b.s.slowNeedN):
+		r, calls = ReasonSlowCallRate, ps.Calls()
+	default:
+		return 0, WindowCounts{}
+	}
+	fails := b.cwin.Marks(pf)
+	if r == ReasonFailureRate {
+		// The decision read the t-th newest failure in the window; every
+		// newer one is in it too, even those whose slots are not written
+		// yet, which Marks leaves out.
+		fails = max(fails, window.Need(calls, b.s.failRate))
+	}
+	var slow uint64
+	if b.cslow != nil {
+		slow = b.cslow.Marks(ps)
+		if r == ReasonSlowCallRate {
+			slow = max(slow, window.Need(calls, b.s.slowRate))
+		}
+	}
+	return r, windowCounts(calls, min(fails, calls), min(slow, calls))
 }
 
 // windowTick keeps a time window's buckets current before a completion is
@@ -121,7 +167,11 @@ func (b *Breaker) windowCounts(w uint64) WindowCounts {
 	var f windowFigures
 	switch {
 	case b.cwin != nil:
-		f = b.cwin.Sum(genOf(w))
+		f.Calls, f.Failures = b.cwin.Sum(genOf(w))
+		if b.cslow != nil {
+			_, f.Slow = b.cslow.Sum(genOf(w))
+			f.Slow = min(f.Slow, f.Calls)
+		}
 	case b.twin != nil:
 		f = b.twin.Sum(genOf(w), b.windowPeriod(-1))
 	}
@@ -135,4 +185,20 @@ func windowCounts(calls, failures, slow uint64) WindowCounts {
 		wc.SlowRate = float64(slow) / float64(calls)
 	}
 	return wc
+}
+
+// runOf returns the closed run of failures of word w. The word keeps it,
+// except for a breaker whose only failure rule is a rate over a count window:
+// its window already orders every failure and success, so the run is read
+// from the window (the failures at its end) and the word is not written
+// twice per failure (once for the failure, once more by the next success to
+// end the run), which every call that reads the word would pay for with a
+// cache miss. The window holds at most R failures in a row (N rounded up to a
+// power of two), and N failures in a row break any failure rate, so the run
+// it reports is the run the word would have held.
+func (b *Breaker) runOf(w uint64) uint32 {
+	if !b.s.runInWindow {
+		return closedFailures(w)
+	}
+	return uint32(b.cwin.Run(genOf(w)))
 }

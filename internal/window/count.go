@@ -1,260 +1,387 @@
 package window
 
-import "sync/atomic"
+import (
+	"math"
+	"sync/atomic"
+)
 
-// MaxCountSize is the largest number of calls a Count window can remember.
-// It bounds the figures a slot carries (14 bits each, see Count).
+// MaxCountSize is the largest number of completions a Count window can
+// remember. It keeps a window well inside the 16 bits of mark index that the
+// head and the slots carry (see Count).
 const MaxCountSize = 1 << 13
 
-// Count keeps the figures of the last N completions of one generation, exactly.
+// Count remembers which of the last N completions of one generation were
+// marked (failed, or were slow: a breaker keeps one Count per rule), exactly,
+// and answers "did the window ending at this completion hold at least t
+// marked completions?" by reading one word.
 //
 // # Layout
 //
-// The head word says where the next completion goes:
+// The head word orders every completion:
 //
-//	 63        51  50   49                                              0
-//	+------------+-------+------------------------------------------------+
-//	| generation | fresh |            sequence number (50 bits)           |
-//	+------------+-------+------------------------------------------------+
+//	 63        51 50                                16 15               0
+//	+------------+------------------------------------+------------------+
+//	| generation |  completions of the generation (35) | marks so far (16)|
+//	+------------+------------------------------------+------------------+
 //
-// Sequence numbers grow by one per completion and never wrap in practice
-// (2^50 completions is 130 days at 100 million a second, beyond what one
-// cache line can take). A completion with sequence s lives in slot s mod R,
-// where R is N rounded up to a power of two (see Size):
+// A completion is recorded by one CAS on the head that adds one to the
+// completions and, if it is marked, one to the marks. The completions before
+// it are its sequence number s (taken mod 2^34, see Sequence numbers) and
+// the marks before it are its mark index k (mod 2^16). An unmarked
+// completion writes nothing else; a marked one then writes its mark into
+// slot k mod R of a ring of R slots, N rounded up to a power of two:
 //
-//	 63        51 50         32  31   30  29 28        15 14         1  0
-//	+------------+-------------+-----+------+------------+------------+------+
-//	| generation | s mod 2^19  | set | own  | failures   | slow       | full |
-//	+------------+-------------+-----+------+------------+------------+------+
+//	 63        51 50              35   34   33                             0
+//	+------------+------------------+-------+------------------------------+
+//	| generation | k mod 2^16 (tag) | valid |  s mod 2^34                  |
+//	+------------+------------------+-------+------------------------------+
 //
-// set is 1 in every written slot, so a slot never written is no completion's.
-// own is the completion's own outcome (bit 30 failed, bit 29 slow); failures,
-// slow and full are the window's figures right after it: the slot of the
-// newest completion holds the whole window's figures, so a decision reads
-// one word, never a sum of words that writers change under it.
+// # Why one word is enough for a decision
 //
-// # Protocol: announce, then advance
+// Marks are numbered in the order of their head CASes, which is the order of
+// the sequence numbers, so the newer marks have the larger sequence numbers.
+// The window ending at completion s is the last W completions up to s (W is
+// N, or the completions of the generation so far while there are fewer). It
+// holds at least t marks exactly when the t-th newest mark up to s lies in
+// it: one slot, that of mark k-t+1 (k-t if s itself is unmarked), whose
+// sequence number must be more than s-W. There is no figure to keep in step
+// with a moving window, so nothing can be counted in a window it is not in:
+// the answer is about a window the completion order actually produced.
 //
-// A writer reads the head (generation g, sequence s), the slot of s-1 (the
-// figures so far) and, in a full window, the slot of s-N (the completion
-// that s pushes out). It announces s by one CAS on slot s mod R, writing its
-// own outcome and the new figures, then advances the head to
-// s+1 by a second CAS. Any writer that finds s announced but the head not yet
-// advanced advances it for the announcer, so a writer preempted between its
-// two CASes delays nobody. The head only moves past s once s is announced,
-// which gives the invariant every step relies on: while the head reads
-// (g, s) and is not fresh, slot s-1 holds the announcement of s-1 of
-// generation g.
+// # What a reader may find in a slot
 //
-// A writer's CASes compare whole words, so a writer that was preempted
-// anywhere and resumes with an old view fails its CAS and starts again from
-// the current head. The head never repeats (the sequence only grows), so a
-// stale head CAS always fails; a stale slot CAS can only succeed on a slot
-// that still holds exactly what the writer read, in which case its
-// announcement is as valid as a fresh one.
+// The slot of mark k holds k's mark once k's writer has written it, and an
+// older mark (or nothing) before. A writer is between its head CAS and its
+// slot write for a moment, or for as long as it is preempted there. A reader
+// that needs mark k and finds another tag, another generation or no valid
+// mark answers "not in the window": a decision that needs a mark whose
+// writer has not finished waits for the next marked completion, and never
+// counts anything that did not happen. A writer writes its mark with a CAS
+// from the slot's value before its head CAS, so a late writer never replaces
+// a newer mark (it gives up instead, which again can only delay a decision).
 //
 // # Generations
 //
-// Each closed period of the breaker has its own generation and starts with
-// an empty window. The first writer of generation g finds the head at an
-// older generation and replaces it with (g, fresh, s') where s' is the next
-// multiple of R: the new window starts at slot 0, and its figures are not
-// taken from slot s'-1. A writer checks the breaker's generation after it
-// read the head and before its CAS on the head, so a writer of an earlier
-// generation can only restart the head if no writer of the current one has
-// touched it since (the CAS compares the whole word), and the current
-// generation's first writer then restarts it again. A result admitted under
-// an earlier generation therefore never changes the current window, wherever
-// its goroutine stops.
+// Each closed (or disabled) period of the breaker has its own generation
+// and starts with an empty window: the first writer of generation g finds
+// the head at another generation and replaces it with (g, 0, 0). A writer
+// loads the head, then checks that the breaker is still in its generation,
+// then CASes the head, so a writer admitted under an earlier generation
+// either lands in its own generation's window, which nobody reads any more,
+// or fails its CAS, checks again and finds itself stale: wherever its
+// goroutine stops, it never changes a later generation's window. Slots carry
+// the generation too, so a mark of an earlier period is never read as one of
+// this period.
 //
-// Slots keep 19 bits of the sequence next to 13 of the generation: a slot
-// left over from an earlier period of the same 13-bit generation passes for
-// a current one only if the breaker went through a multiple of 8192
-// transitions and exactly a multiple of 2^19 completions since that slot was
-// written. Even then the figures read are a window that existed, so they
-// stay within Failures <= Calls and Slow <= Calls.
+// # Sequence numbers
+//
+// The completion count in the head is exact up to 2^35 and then goes on from
+// 2^34 (2^35 reads as 2^34, 2^35+1 as 2^34+1, and so on): any count of 2^34
+// and more means "the window is full", and sequence numbers are the count
+// mod 2^34, which the step keeps continuous. Differences of sequence numbers
+// are taken mod 2^34, so a mark 2^34 completions old would read as new. To
+// keep that from ever happening, the completion whose count reaches a
+// multiple of 2^32 sweeps the ring and clears every mark at least 2^32
+// completions old: no valid mark is ever older than about 2^33 completions,
+// half the distance at which ages wrap. (A mark is never needed after N <=
+// 2^13 completions.) A sweep runs once per 4 billion completions of a
+// breaker and stops when the generation changes.
 type Count struct {
 	_     [64]byte // keep the head off whatever precedes it
 	head  atomic.Uint64
 	_     [56]byte
 	size  uint64 // N
-	mask  uint64 // len(slots) - 1; the ring is N rounded up to a power of two
+	mask  uint64 // R-1
 	slots []atomic.Uint64
+
+	// Sequence numbers are seqBits wide (34; tests use fewer, to reach the
+	// wrap). The count steps back from 2<<seqBits to 1<<seqBits, and a sweep
+	// runs at every multiple of 1<<(seqBits-2).
+	seqBits   uint
+	seqMask   uint64        // 1<<seqBits - 1
+	sweepMask uint64        // 1<<(seqBits-2) - 1: a sweep runs when the count is a multiple of this + 1
+	rawTop    uint64        // 2<<seqBits: the count steps back to 1<<seqBits here
+	sweeps    atomic.Uint64 // sweeps so far: invalid slot values are unique
 }
 
 const (
-	cSeqBits   = 50
-	cSeqMask   = 1<<cSeqBits - 1
-	cFresh     = 1 << cSeqBits
-	cGenShift  = 51
-	sTagBits   = 19
-	sTagMask   = 1<<sTagBits - 1
-	sTagShift  = 32
-	sSet       = 1 << 31
-	sOwnFail   = 1 << 30
-	sOwnSlow   = 1 << 29
-	sFailShift = 15
-	sSlowShift = 1
-	sFigMask   = 1<<14 - 1
-	sFull      = 1
+	hGenShift = 64 - GenBits
+	hRawShift = 16
+	hRawBits  = 35
+	hRawMask  = 1<<hRawBits - 1
+	hIdxMask  = 1<<16 - 1
+
+	sTagShift = 35
+	sValid    = 1 << 34
+	sSeqMask  = 1<<34 - 1
+
+	maxSeqBits = 34
 )
 
 // NewCount returns a window over the last size completions;
 // 1 <= size <= MaxCountSize.
-func NewCount(size int) *Count {
+func NewCount(size int) *Count { return newCount(size, maxSeqBits) }
+
+func newCount(size int, seqBits uint) *Count {
 	if size < 1 || size > MaxCountSize {
 		panic("window: count size out of range") // callers validate first
+	}
+	if seqBits > maxSeqBits || uint64(1)<<(seqBits-2) <= 2*uint64(size) {
+		panic("window: sequence numbers too narrow for the window")
 	}
 	r := 1
 	for r < size {
 		r <<= 1
 	}
-	c := &Count{size: uint64(size), mask: uint64(r - 1), slots: make([]atomic.Uint64, r)}
-	c.head.Store(cFresh) // generation 0, fresh, sequence 0
-	return c
+	return &Count{
+		size: uint64(size), mask: uint64(r - 1), slots: make([]atomic.Uint64, r),
+		seqBits: seqBits, seqMask: 1<<seqBits - 1, sweepMask: 1<<(seqBits-2) - 1, rawTop: 2 << seqBits,
+	}
 }
 
 // Size returns N, the number of completions the window remembers.
-//
-// The ring has N rounded up to a power of two slots (R), so that a slot index
-// is a mask, not a division: sequence s lives in slot s mod R, and the
-// completion that s pushes out of a full window, s-N, still sits in its own
-// slot (it is overwritten only by s-N+R, which comes after s).
 func (c *Count) Size() int { return int(c.size) }
 
 // Head returns the head word. A writer loads it before it checks that its
 // generation is still the breaker's, and passes it to TryAdd.
 func (c *Count) Head() uint64 { return c.head.Load() }
 
-// key is the part of a slot that names the completion it holds.
-func key(gen uint16, seq uint64) uint64 {
-	return (uint64(gen&genMask)<<sTagBits|seq&sTagMask)<<sTagShift | sSet
+// Pos is where a completion landed in a Count window: what a decision about
+// the window ending at that completion needs.
+type Pos struct {
+	seq    uint64 // its sequence number, mod 2^seqBits
+	raw    uint64 // the head's completion count after it
+	idx    uint64 // its mark index: the marks before it, mod 2^16
+	calls  uint64 // W: the completions in the window ending at it
+	gen    uint16
+	marked bool
 }
 
-func slotKey(s uint64) uint64 { return s &^ (sSet - 1) }
+// Calls returns the number of completions in the window ending at p.
+func (p Pos) Calls() uint64 { return p.calls }
 
-// TryAdd makes one attempt to record a completion of generation gen, given
-// head h as loaded by Head before the caller checked gen against the breaker.
-// It returns the window's figures right after the completion and true once
-// the completion is recorded; false means the head moved (or this attempt
-// helped another writer): reload the head, check the generation again and
+// TryAdd makes one attempt to record a completion of generation gen, marked
+// or not, given head h as loaded by Head before the caller checked gen
+// against the breaker. It returns where the completion landed and true once
+// it is recorded; false means the head moved (or this attempt started the
+// generation's window): reload the head, check the generation again and
 // retry.
-func (c *Count) TryAdd(h uint64, gen uint16, failure, slow bool) (Figures, bool) {
+func (c *Count) TryAdd(h uint64, gen uint16, marked bool) (Pos, bool) {
 	gen &= genMask
-	if uint16(h>>cGenShift) != gen {
-		// The first completion of this generation: restart the window at
-		// the next multiple of R so that it begins at slot 0.
-		c.restart(h, gen, h&cSeqMask-1)
-		return Figures{}, false
+	if uint16(h>>hGenShift) != gen {
+		// The first completion of this generation: start its window empty.
+		c.head.CompareAndSwap(h, uint64(gen)<<hGenShift)
+		return Pos{}, false
 	}
-	s := h & cSeqMask
-	p := s & c.mask
-	cur := c.slots[p].Load()
-	if slotKey(cur) == key(gen, s) {
-		// Announced, head not advanced yet: advance it for the announcer.
-		c.head.CompareAndSwap(h, gen2head(gen, s+1))
-		return Figures{}, false
+	raw := h >> hRawShift & hRawMask
+	idx := h & hIdxMask
+	next := raw + 1
+	if next == c.rawTop {
+		next = c.rawTop >> 1 // same value mod 2^seqBits; still "full"
 	}
-	var prev, out uint64
-	if h&cFresh == 0 {
-		prev = c.slots[(s-1)&c.mask].Load()
-		if prev&sFull != 0 {
-			out = c.slots[(s-c.size)&c.mask].Load()
-		}
+	nh := uint64(gen)<<hGenShift | next<<hRawShift | idx
+	var slot *atomic.Uint64
+	var old uint64
+	if marked {
+		nh = nh&^hIdxMask | (idx+1)&hIdxMask
+		slot = &c.slots[idx&c.mask]
+		old = slot.Load() // before the head CAS: see publish
 	}
-	// cur, prev and out were read while the head still read h: the view is
-	// one the head vouches for. (Without this check a writer holding an old
-	// head could announce over a slot that a later generation wrote.)
-	if c.head.Load() != h {
-		return Figures{}, false
+	if !c.head.CompareAndSwap(h, nh) {
+		return Pos{}, false
 	}
-	var fails, slows, full uint64
-	if h&cFresh == 0 {
-		if slotKey(prev) != key(gen, s-1) {
-			c.restart(h, gen, s)
-			return Figures{}, false
-		}
-		fails = prev >> sFailShift & sFigMask
-		slows = prev >> sSlowShift & sFigMask
-		full = prev & sFull
+	p := Pos{seq: raw & c.seqMask, raw: next, idx: idx, calls: min(next, c.size), gen: gen, marked: marked}
+	if marked {
+		// A CAS, not a store: if the slot changed since old was read (a
+		// late writer of an older mark, or a sweep), this mark is given up
+		// rather than written over something newer. That can only delay a
+		// decision (see Count).
+		slot.CompareAndSwap(old, c.markOf(p))
 	}
-	if full != 0 {
-		// s pushes s-N out of the window.
-		if slotKey(out) != key(gen, s-c.size) {
-			c.restart(h, gen, s)
-			return Figures{}, false
-		}
-		if out&sOwnFail != 0 {
-			fails--
-		}
-		if out&sOwnSlow != 0 {
-			slows--
-		}
+	if next&c.sweepMask == 0 {
+		c.sweep(p)
 	}
-	next := key(gen, s)
-	if failure {
-		next |= sOwnFail
-		fails++
-	}
-	if slow {
-		next |= sOwnSlow
-		slows++
-	}
-	if p == c.size-1 {
-		full = sFull // the N-th completion of the generation: full from now on
-	}
-	next |= fails<<sFailShift | slows<<sSlowShift | full
-	if !c.slots[p].CompareAndSwap(cur, next) {
-		return Figures{}, false
-	}
-	c.head.CompareAndSwap(h, gen2head(gen, s+1)) // or a helper already did
-	return c.figuresOf(next, p), true
+	return p, true
 }
 
-// restart begins an empty window for gen after the head h, whose slots do not
-// hold what the protocol says they must. That cannot happen unless slot tags
-// aliased (see Count); an empty window is then the safe reading (it can only
-// delay a trip), and restarting keeps writers from retrying forever.
-func (c *Count) restart(h uint64, gen uint16, s uint64) {
-	s = (s | c.mask) + 1 // the next multiple of R after s
-	c.head.CompareAndSwap(h, gen2head(gen, s)|cFresh)
-}
-
-func gen2head(gen uint16, seq uint64) uint64 {
-	return uint64(gen&genMask)<<cGenShift | seq&cSeqMask
-}
-
-// figuresOf reads the window's figures from the slot of its newest
-// completion, which sits at position p of the ring. Until the window is full
-// p counts the generation's completions from 0 (a generation starts at slot
-// 0); from then on the window holds N.
-func (c *Count) figuresOf(slot, p uint64) Figures {
-	f := Figures{
-		Calls:    p + 1,
-		Failures: slot >> sFailShift & sFigMask,
-		Slow:     slot >> sSlowShift & sFigMask,
+// TryAddSuccess is TryAdd for an unmarked completion whose position nobody
+// needs (a success, when no decision follows): the same head CAS, nothing
+// else to return.
+func (c *Count) TryAddSuccess(h uint64, gen uint16) bool {
+	raw := h >> hRawShift & hRawMask
+	next := raw + 1
+	if uint16(h>>hGenShift) != gen&genMask || next&c.sweepMask == 0 {
+		_, ok := c.TryAdd(h, gen, false) // a generation's first, or a sweep
+		return ok
 	}
-	if slot&sFull != 0 {
-		f.Calls = c.size
-	}
-	return f
+	return c.head.CompareAndSwap(h, h+1<<hRawShift)
 }
 
-// Sum returns the figures of generation gen's window: those that the newest
-// recorded completion left. It retries while writers move the head under it
-// and returns the zero Figures for a generation that has recorded nothing.
-func (c *Count) Sum(gen uint16) Figures {
+func (c *Count) markOf(p Pos) uint64 {
+	return uint64(p.gen)<<hGenShift | p.idx<<sTagShift | sValid | p.seq
+}
+
+// age returns how many completions before p the mark v was recorded, if v
+// is the mark of index k of p's generation; ok is false otherwise.
+func (c *Count) age(v uint64, p Pos, k uint64) (uint64, bool) {
+	if v&sValid == 0 || uint16(v>>hGenShift) != p.gen || v>>sTagShift&hIdxMask != k {
+		return 0, false
+	}
+	return (p.seq - v&sSeqMask) & c.seqMask, true
+}
+
+// Reaches reports whether the window ending at p holds at least t marked
+// completions (t <= N). It reads one slot. False may also mean that the mark
+// it needs is still being written by a writer that has not finished (see
+// Count): never true for a window that does not hold t marks.
+func (c *Count) Reaches(p Pos, t uint64) bool {
+	have := p.idx // marks before p
+	if p.marked {
+		if t <= 1 {
+			return true
+		}
+		have++
+	}
+	if t == 0 {
+		return true
+	}
+	k := (have - t) & hIdxMask
+	a, ok := c.age(c.slots[k&c.mask].Load(), p, k)
+	return ok && a < p.calls
+}
+
+// Marks counts the marked completions in the window ending at p, reading the
+// slots from the newest mark back until one is older than the window. Marks
+// are ordered like their sequence numbers, so once a mark is found in the
+// window every newer one is in it too, written yet or not; only marks older
+// than every written one found are missed while their writers finish. The
+// count is never more than the window holds.
+func (c *Count) Marks(p Pos) uint64 {
+	have := p.idx
+	var n uint64 // marks known to be in the window: the newest n
+	if p.marked {
+		have++
+		n = 1
+	}
+	limit := p.calls
+	if p.raw < 1<<16 {
+		// The mark index has not wrapped: there are exactly have marks in
+		// this generation, and no older ones to look at.
+		limit = min(limit, have)
+	}
+	for i := n; i < limit; i++ {
+		k := (have - 1 - i) & hIdxMask
+		a, ok := c.age(c.slots[k&c.mask].Load(), p, k)
+		if !ok {
+			continue // not written yet, or given up
+		}
+		if a >= p.calls {
+			break // this mark and every older one are out of the window
+		}
+		n = i + 1
+	}
+	return n
+}
+
+// Sum returns the completions and marked completions in generation gen's
+// current window; zero for a generation that has recorded nothing.
+func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 	gen &= genMask
-	for {
-		h := c.head.Load()
-		if uint16(h>>cGenShift) != gen || h&cFresh != 0 {
-			return Figures{}
+	h := c.head.Load()
+	if uint16(h>>hGenShift) != gen {
+		return 0, 0
+	}
+	raw := h >> hRawShift & hRawMask
+	if raw == 0 {
+		return 0, 0
+	}
+	// The window ending at the newest completion, read as an unmarked one
+	// with every mark so far before it.
+	p := Pos{seq: (raw - 1) & c.seqMask, raw: raw, idx: h & hIdxMask, calls: min(raw, c.size), gen: gen}
+	return p.calls, c.Marks(p)
+}
+
+// Run returns the number of marked completions at the end of generation
+// gen's completion order (its current run of failures, in a failure
+// window), reading the slots from the newest mark back while each mark is
+// the completion right before the one after it; at most R. A mark whose
+// writer has not finished ends the run early.
+func (c *Count) Run(gen uint16) uint64 {
+	gen &= genMask
+	h := c.head.Load()
+	if uint16(h>>hGenShift) != gen {
+		return 0
+	}
+	raw := h >> hRawShift & hRawMask
+	idx := h & hIdxMask
+	p := Pos{seq: raw & c.seqMask, gen: gen}
+	limit := min(raw, c.mask+1)
+	var n uint64
+	for n < limit {
+		k := (idx - 1 - n) & hIdxMask
+		if a, ok := c.age(c.slots[k&c.mask].Load(), p, k); !ok || a != n+1 {
+			break
 		}
-		s := h & cSeqMask
-		p := (s - 1) & c.mask
-		prev := c.slots[p].Load()
-		if slotKey(prev) == key(gen, s-1) {
-			return c.figuresOf(prev, p)
+		n++
+	}
+	return n
+}
+
+// Tripped reports whether the window ending at p breaks a rate rule: it
+// holds at least minCalls completions and a share of at least rate (0 <
+// rate <= 1) of them is marked. needFull is Need(N, rate), which the caller
+// computes once: a full window does not compute it again.
+func (c *Count) Tripped(p Pos, minCalls uint64, rate float64, needFull uint64) bool {
+	if p.calls < minCalls {
+		return false
+	}
+	t := needFull
+	if p.calls != c.size {
+		t = Need(p.calls, rate)
+	}
+	return t <= p.calls && c.Reaches(p, t)
+}
+
+// Need returns the smallest number of marked completions among calls that
+// makes their share at least rate, compared as the breaker compares rates
+// (float64(marks)/float64(calls) >= rate); calls+1 if none does.
+func Need(calls uint64, rate float64) uint64 {
+	t := uint64(math.Ceil(rate * float64(calls)))
+	for t > 0 && float64(t-1)/float64(calls) >= rate {
+		t--
+	}
+	for t <= calls && float64(t)/float64(calls) < rate {
+		t++
+	}
+	return t
+}
+
+// sweep clears every slot that holds anything but a mark of p's generation
+// less than 2^(seqBits-2) completions old (see Count). A cleared slot gets a
+// value no writer can have read before (the sweep's number, without the
+// valid bit), so a writer that read the slot before the sweep and writes
+// after it fails its CAS. The sweep stops if the generation changes, so it
+// never touches a later generation's marks.
+func (c *Count) sweep(p Pos) {
+	cleared := c.sweeps.Add(1) << sTagShift
+	fresh := uint64(1) << (c.seqBits - 2)
+	for i := range c.slots {
+		for {
+			v := c.slots[i].Load()
+			// v was read before this head load: if the head is still in
+			// p's generation, v is of p's generation or an earlier one.
+			if uint16(c.head.Load()>>hGenShift) != p.gen {
+				return
+			}
+			if v&sValid != 0 && uint16(v>>hGenShift) == p.gen {
+				a := (p.seq - v&sSeqMask) & c.seqMask
+				if a < fresh || a > c.seqMask-fresh {
+					break // recent, or written after p: keep it
+				}
+			}
+			if c.slots[i].CompareAndSwap(v, cleared) {
+				break
+			}
 		}
 	}
 }
