@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -82,6 +83,14 @@ func TestMain(m *testing.M) {
 		setDefault("rapid.seed", "RAPID_SEED", "1")
 	}
 	setDefault("rapid.steps", "RAPID_STEPS", fmt.Sprint(steps))
+	if mutating {
+		// A mutant that makes code spin must fail fast (killed), not run
+		// into the mutation tool's timeout (not counted).
+		time.AfterFunc(60*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "proptest: suite still running after 60s: a loop that no longer ends")
+			os.Exit(3)
+		})
+	}
 
 	code := m.Run()
 	if code == 0 {

@@ -10,7 +10,7 @@
 # proptest's sizes so one run of the suite takes seconds, not minutes.
 #
 # Environment: WORKERS (default: number of CPUs), TIMEOUT_COEFFICIENT
-# (default 4), OUT (JSON results, default mutate-results.json).
+# (default 10: the suites stop themselves first, see their TestMain), OUT (JSON results, default mutate-results.json).
 set -euo pipefail
 tool="${1:?usage: scripts/mutate.sh <gremlins module@version>}"
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ out="${OUT:-mutate-results.json}"
 	--exclude-files '_test\.go$' \
 	--exclude-files '^(cmd|contrib|benchmarks|proptest)/' \
 	--workers "$workers" \
-	--timeout-coefficient "${TIMEOUT_COEFFICIENT:-4}" \
+	--timeout-coefficient "${TIMEOUT_COEFFICIENT:-10}" \
 	--output "$out" \
 	.
 echo "mutate: results in $out; the efficacy line above is killed / (killed + lived)"

@@ -1,15 +1,28 @@
 package window
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("FUSEBOX_MUTATE") != "" {
+		// Under mutation testing a mutant that makes code spin must fail
+		// fast (killed), not run into the tool's timeout (not counted).
+		time.AfterFunc(10*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "window: suite still running after 10s: a loop that no longer ends")
+			os.Exit(3)
+		})
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func fig(calls, failures, slow uint64) Figures { return Figures{calls, failures, slow} }
 
