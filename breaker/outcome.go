@@ -61,12 +61,23 @@ func (b *Breaker) closedSuccess(gen uint16) {
 			}
 		}
 	case b.cwin != nil:
+		c := b.cwin
 		for {
-			h := b.cwin.Head()
+			if cell := c.Cell(); cell != nil {
+				v := cell.Load() // contended: successes wait in cells
+				if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
+					return // stale
+				}
+				if c.TryPend(cell, v, gen) {
+					break
+				}
+				continue
+			}
+			h := c.Head()
 			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
 				return // stale
 			}
-			if b.cwin.TryAddSuccess(h, gen) {
+			if c.TryAddSuccess(h, gen) {
 				break
 			}
 		}

@@ -56,12 +56,36 @@ func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow bool) (pf, 
 }
 
 func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool) (window.Pos, bool) {
+	var claimed uint64
 	for {
+		if !marked {
+			if cell := c.Cell(); cell != nil {
+				// Contended: an unmarked completion waits in a cell of its
+				// core until the next marked one claims it; no decision
+				// follows it, so its position is not needed.
+				v := cell.Load()
+				if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
+					return window.Pos{}, false
+				}
+				if c.TryPend(cell, v, gen) {
+					return window.Pos{}, true
+				}
+				continue
+			}
+		}
 		h := c.Head()
 		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
+			// Stale: anything claimed belonged to gen's window, which
+			// nobody reads any more.
 			return window.Pos{}, false
 		}
-		if p, ok := c.TryAdd(h, gen, marked); ok {
+		if marked {
+			// Successes waiting in cells completed before this one: they
+			// take their places first, so the window this decision reads
+			// holds every completion that finished before it.
+			claimed += c.Claim(gen)
+		}
+		if p, ok := c.TryAdd(h, gen, marked, claimed); ok {
 			return p, true
 		}
 	}

@@ -2,6 +2,7 @@ package window
 
 import (
 	"math"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -60,6 +61,24 @@ const MaxCountSize = 1 << 13
 // from the slot's value before its head CAS, so a late writer never replaces
 // a newer mark (it gives up instead, which again can only delay a decision).
 //
+// # Successes under contention
+//
+// While one core records, every completion is a head CAS. The first success
+// that loses a head CAS to another core gives successes one cell per core
+// slot (like the lifetime totals, see Pick): from then on a success adds one
+// to its core's cell, by CAS, and leaves the head to marked completions. A
+// marked completion first claims every waiting success of its generation
+// (CAS each non-empty cell to zero) and adds them to the head ahead of
+// itself, in its own head CAS. So a success takes its place in the order at
+// the latest when the next marked completion does: it may be placed later
+// than it really completed, never earlier, and a marked completion is never
+// placed later. Placing successes later only moves marks out of a window
+// sooner: any window then holds no more marks than the same-sized window of
+// the real order, so a rule never trips on a window the traffic did not
+// produce; and since the claim comes right before the marked completion's
+// own CAS, its window holds every success that finished before the claim.
+// Readers (Sum, Run) count the waiting successes as the newest completions.
+//
 // # Generations
 //
 // Each closed (or disabled) period of the breaker has its own generation
@@ -93,6 +112,9 @@ type Count struct {
 	size  uint64 // N
 	mask  uint64
 	slots []atomic.Uint64
+	// cells hold successes not yet in the head, one cell per core slot;
+	// nil until a success loses a head CAS to another core (see Pending).
+	cells atomic.Pointer[[]cell]
 
 	// Sequence numbers are seqBits wide (34; tests use fewer, to reach the
 	// wrap). The count steps back from 2<<seqBits to 1<<seqBits, and a sweep
@@ -104,7 +126,18 @@ type Count struct {
 	sweeps    atomic.Uint64 // sweeps so far: invalid slot values are unique
 }
 
+// cell is a count of successes of one generation that have not taken their
+// place in the head yet: generation (13 bits) << 51 | count. It has two cache
+// lines of its own (x86 prefetches lines in pairs).
+type cell struct {
+	v atomic.Uint64
+	_ [120]byte
+}
+
 const (
+	cGenShift = 64 - GenBits
+	cCount    = 1<<cGenShift - 1
+
 	hGenShift = 64 - GenBits
 	hRawShift = 16
 	hRawBits  = 35
@@ -162,11 +195,12 @@ func (p Pos) Calls() uint64 { return p.calls }
 
 // TryAdd makes one attempt to record a completion of generation gen, marked
 // or not, given head h as loaded by Head before the caller checked gen
-// against the breaker. It returns where the completion landed and true once
-// it is recorded; false means the head moved (or this attempt started the
-// generation's window): reload the head, check the generation again and
-// retry.
-func (c *Count) TryAdd(h uint64, gen uint16, marked bool) (Pos, bool) {
+// against the breaker. claimed successes (from Claim) take their places
+// first, right before it. It returns where the completion landed and true
+// once it is recorded; false means the head moved (or this attempt started
+// the generation's window): reload the head, check the generation again and
+// retry, with the same claimed successes and any more that Claim finds.
+func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed uint64) (Pos, bool) {
 	gen &= genMask
 	if uint16(h>>hGenShift) != gen {
 		// The first completion of this generation: start its window empty.
@@ -175,9 +209,10 @@ func (c *Count) TryAdd(h uint64, gen uint16, marked bool) (Pos, bool) {
 	}
 	raw := h >> hRawShift & hRawMask
 	idx := h & hIdxMask
-	next := raw + 1
-	if next == c.rawTop {
-		next = c.rawTop >> 1 // same value mod 2^seqBits; still "full"
+	at := raw + claimed // this completion's place: after the claimed successes
+	next := at + 1
+	if next >= c.rawTop {
+		next -= c.rawTop >> 1 // same value mod 2^seqBits; still "full"
 	}
 	nh := uint64(gen)<<hGenShift | next<<hRawShift | idx
 	var slot *atomic.Uint64
@@ -185,12 +220,12 @@ func (c *Count) TryAdd(h uint64, gen uint16, marked bool) (Pos, bool) {
 	if marked {
 		nh = nh&^hIdxMask | (idx+1)&hIdxMask
 		slot = &c.slots[idx&c.mask]
-		old = slot.Load() // before the head CAS: see publish
+		old = slot.Load() // before the head CAS: see below
 	}
 	if !c.head.CompareAndSwap(h, nh) {
 		return Pos{}, false
 	}
-	p := Pos{seq: raw & c.seqMask, raw: next, idx: idx, calls: min(next, c.size), gen: gen, marked: marked}
+	p := Pos{seq: at & c.seqMask, raw: next, idx: idx, calls: min(next, c.size), gen: gen, marked: marked}
 	if marked {
 		// A CAS, not a store: if the slot changed since old was read (a
 		// late writer of an older mark, or a sweep), this mark is given up
@@ -198,8 +233,8 @@ func (c *Count) TryAdd(h uint64, gen uint16, marked bool) (Pos, bool) {
 		// decision (see Count).
 		slot.CompareAndSwap(old, c.markOf(p))
 	}
-	if next&c.sweepMask == 0 {
-		c.sweep(p)
+	if raw&c.sweepMask+claimed+1 > c.sweepMask {
+		c.sweep(p) // the count reached a multiple of 2^(seqBits-2)
 	}
 	return p, true
 }
@@ -211,10 +246,86 @@ func (c *Count) TryAddSuccess(h uint64, gen uint16) bool {
 	raw := h >> hRawShift & hRawMask
 	next := raw + 1
 	if uint16(h>>hGenShift) != gen&genMask || next&c.sweepMask == 0 {
-		_, ok := c.TryAdd(h, gen, false) // a generation's first, or a sweep
+		_, ok := c.TryAdd(h, gen, false, 0) // a generation's first, or a sweep
 		return ok
 	}
-	return c.head.CompareAndSwap(h, h+1<<hRawShift)
+	if c.head.CompareAndSwap(h, h+1<<hRawShift) {
+		return true
+	}
+	c.spread() // another core won the head: successes go to cells from now on
+	return false
+}
+
+// spread gives successes their cells (see Pending); the first caller wins.
+func (c *Count) spread() {
+	if c.cells.Load() == nil {
+		cs := make([]cell, SetsFor(runtime.GOMAXPROCS(0)))
+		c.cells.CompareAndSwap(nil, &cs)
+	}
+}
+
+// Cell returns the cell the calling goroutine adds successes to, or nil
+// while successes still go to the head.
+func (c *Count) Cell() *atomic.Uint64 {
+	cs := c.cells.Load()
+	if cs == nil {
+		return nil
+	}
+	return &(*cs)[Pick(len(*cs))].v
+}
+
+// TryPend makes one attempt to count a success of generation gen in cell
+// (from Cell), given the value v loaded from it before the caller checked
+// gen against the breaker; false: load again, check again, retry. A cell
+// left by an earlier generation is restarted: that generation's window is
+// over, and so are its pending successes.
+func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) bool {
+	gen &= genMask
+	if uint16(v>>cGenShift) != gen {
+		return cell.CompareAndSwap(v, uint64(gen)<<cGenShift|1)
+	}
+	return cell.CompareAndSwap(v, v+1)
+}
+
+// Claim takes the successes of generation gen that wait in cells and returns
+// how many it took. The caller adds them to the head by TryAdd, ahead of its
+// own completion, and keeps them across TryAdd attempts that fail.
+func (c *Count) Claim(gen uint16) uint64 {
+	cs := c.cells.Load()
+	if cs == nil {
+		return 0
+	}
+	gen &= genMask
+	var n uint64
+	for i := range *cs {
+		v := &(*cs)[i].v
+		for {
+			x := v.Load()
+			if uint16(x>>cGenShift) != gen || x&cCount == 0 {
+				break
+			}
+			if v.CompareAndSwap(x, uint64(gen)<<cGenShift) {
+				n += x & cCount
+				break
+			}
+		}
+	}
+	return n
+}
+
+// pending returns how many successes of generation gen wait in cells.
+func (c *Count) pending(gen uint16) uint64 {
+	cs := c.cells.Load()
+	if cs == nil {
+		return 0
+	}
+	var n uint64
+	for i := range *cs {
+		if x := (*cs)[i].v.Load(); uint16(x>>cGenShift) == gen {
+			n += x & cCount
+		}
+	}
+	return n
 }
 
 func (c *Count) markOf(p Pos) uint64 {
@@ -291,12 +402,13 @@ func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 	if uint16(h>>hGenShift) != gen {
 		return 0, 0
 	}
-	raw := h >> hRawShift & hRawMask
+	raw := h>>hRawShift&hRawMask + c.pending(gen)
 	if raw == 0 {
 		return 0, 0
 	}
 	// The window ending at the newest completion, read as an unmarked one
-	// with every mark so far before it.
+	// with every mark so far before it; successes still in cells are the
+	// newest completions.
 	p := Pos{seq: (raw - 1) & c.seqMask, raw: raw, idx: h & hIdxMask, calls: min(raw, c.size), gen: gen}
 	return p.calls, c.Marks(p)
 }
@@ -309,8 +421,8 @@ func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 func (c *Count) Run(gen uint16) uint64 {
 	gen &= genMask
 	h := c.head.Load()
-	if uint16(h>>hGenShift) != gen {
-		return 0
+	if uint16(h>>hGenShift) != gen || c.pending(gen) != 0 {
+		return 0 // a success waiting in a cell ended any run
 	}
 	raw := h >> hRawShift & hRawMask
 	idx := h & hIdxMask

@@ -10,7 +10,7 @@ import (
 // add records one completion in c, retrying as the breaker would.
 func add(c *Count, gen uint16, marked bool) Pos {
 	for {
-		if p, ok := c.TryAdd(c.Head(), gen, marked); ok {
+		if p, ok := c.TryAdd(c.Head(), gen, marked, 0); ok {
 			return p
 		}
 	}
@@ -146,7 +146,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 	stale := c.Head()
 	add(c, 2, true)
 	add(c, 2, true)
-	if _, ok := c.TryAdd(stale, 1, true); ok {
+	if _, ok := c.TryAdd(stale, 1, true, 0); ok {
 		t.Fatal("an attempt with a stale head succeeded")
 	}
 	if calls, marks := c.Sum(2); calls != 2 || marks != 2 {
@@ -155,7 +155,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 	// A stale head of the same generation fails too.
 	h := c.Head()
 	add(c, 2, false)
-	if _, ok := c.TryAdd(h, 2, true); ok {
+	if _, ok := c.TryAdd(h, 2, true, 0); ok {
 		t.Fatal("an attempt with a moved head succeeded")
 	}
 	if calls, marks := c.Sum(2); calls != 3 || marks != 2 {
@@ -376,5 +376,113 @@ func TestCountRun(t *testing.T) {
 	add(c, 3, true)
 	if c.Run(3) != 1 {
 		t.Fatal("a new generation's run does not start from its own marks")
+	}
+}
+
+// pend counts a success in the calling goroutine's cell, as a contended
+// breaker does.
+func pend(c *Count, gen uint16) {
+	for {
+		cell := c.Cell()
+		if c.TryPend(cell, cell.Load(), gen) {
+			return
+		}
+	}
+}
+
+// addClaiming records a completion as the breaker does once cells exist: a
+// marked one claims the waiting successes first.
+func addClaiming(c *Count, gen uint16, marked bool) Pos {
+	var claimed uint64
+	for {
+		h := c.Head()
+		if marked {
+			claimed += c.Claim(gen)
+		}
+		if p, ok := c.TryAdd(h, gen, marked, claimed); ok {
+			return p
+		}
+	}
+}
+
+// Successes that wait in cells are completions before the next marked one:
+// it claims them, they take their places right before it, and every reader
+// counts them meanwhile.
+func TestCountPendingSuccesses(t *testing.T) {
+	c := NewCount(8)
+	if c.Cell() != nil {
+		t.Fatal("cells before any contention")
+	}
+	add(c, 1, true)
+	c.spread()
+	for range 5 {
+		pend(c, 1)
+	}
+	if calls, marks := c.Sum(1); calls != 6 || marks != 1 {
+		t.Fatalf("Sum with 5 successes waiting: (%d, %d), want (6, 1)", calls, marks)
+	}
+	if c.Run(1) != 0 {
+		t.Fatal("a waiting success did not end the run")
+	}
+	p := addClaiming(c, 1, true)
+	if p.seq != 6 || p.Calls() != 7 || c.Marks(p) != 2 {
+		t.Fatalf("the mark after 5 waiting successes: seq %d, calls %d, marks %d; want 6, 7, 2", p.seq, p.Calls(), c.Marks(p))
+	}
+	if c.pending(1) != 0 || c.Run(1) != 1 {
+		t.Fatalf("after the claim: %d waiting, run %d", c.pending(1), c.Run(1))
+	}
+	// Two more successes push the first mark out of a window of 8 only
+	// once they are in: 1 mark, 5, mark, 2 = 9 completions.
+	pend(c, 1)
+	pend(c, 1)
+	if calls, marks := c.Sum(1); calls != 8 || marks != 1 {
+		t.Fatalf("Sum (%d, %d), want (8, 1)", calls, marks)
+	}
+	// A cell left by generation 1 starts over for generation 2; generation
+	// 2 does not claim generation 1's successes.
+	pend(c, 2)
+	if got := c.Claim(2); got != 1 {
+		t.Fatalf("generation 2 claimed %d, want its 1", got)
+	}
+	if got := c.Claim(1); got != 0 {
+		t.Fatalf("generation 1's successes survived the restart of their cell: %d", got)
+	}
+}
+
+// Concurrent writers with cells: no success is lost or counted twice (the
+// head's count is every completion once the last one has claimed the
+// rest), and every window read holds no more marks than calls.
+func TestCountPendingConcurrent(t *testing.T) {
+	const n, goroutines, per = 50, 8, 5000
+	c := NewCount(n)
+	c.spread()
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				if (i+g)%7 == 0 {
+					p := addClaiming(c, 3, true)
+					if m := c.Marks(p); m > p.Calls() || m == 0 {
+						bad.Add(1)
+					}
+				} else {
+					pend(c, 3)
+				}
+				if calls, marks := c.Sum(3); marks > calls || calls > n {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d impossible windows", bad.Load())
+	}
+	addClaiming(c, 3, true)
+	if raw := c.Head() >> hRawShift & hRawMask; raw != goroutines*per+1 {
+		t.Fatalf("the head counts %d completions, want %d", raw, goroutines*per+1)
 	}
 }
