@@ -126,9 +126,9 @@
 // whose completions are ordered); a rejection while open costs a load of the
 // word, a load of the period's prepared error and one add
 // (BenchmarkCallClosed, BenchmarkCallOpen, BenchmarkCallClosedTimeWindow,
-// BenchmarkCallClosedCountWindow). The totals and a time window's counters
-// start as one set and spread over per-core cache lines the first time two
-// cores contend for them, so an uncontended breaker stays small (about 640
+// BenchmarkCallClosedCountWindow). The totals, a time window's counters and
+// a count window's successes start as one set (or one head) and spread over per-core cache lines the first time two
+// cores contend for them, so an uncontended breaker stays small (about 780
 // bytes with the default Config at any GOMAXPROCS: TestLeanBreakers) and a
 // contended one scales. With the
 // system clock a runtime timer reports the end of the open period, so a
