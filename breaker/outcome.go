@@ -68,10 +68,18 @@ func (b *Breaker) closedSuccess(gen uint16) {
 				if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
 					return // stale
 				}
-				if c.TryPend(cell, v, gen) {
+				ok, full := c.TryPend(cell, v, gen)
+				if ok {
 					break
 				}
-				continue
+				if !full {
+					continue
+				}
+				if _, ok := countInto(b, c, phaseClosed, gen, false); !ok {
+					return // stale
+				}
+				w = b.word.Load()
+				break
 			}
 			h := c.Head()
 			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {

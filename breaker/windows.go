@@ -49,44 +49,88 @@ func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now 
 // found stale after the failure window took it changes only that
 // generation's window, which nobody reads any more).
 func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow bool) (pf, ps window.Pos, ok bool) {
-	if pf, ok = countInto(b, b.cwin, admitted, gen, failure); ok && b.cslow != nil {
+	pf, ok = countInto(b, b.cwin, admitted, gen, failure)
+	if ok && b.cslow != nil {
 		ps, ok = countInto(b, b.cslow, admitted, gen, slow)
 	}
 	return pf, ps, ok
 }
 
+// countInto records one outcome in count window c.
 func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool) (window.Pos, bool) {
 	var claimed uint64
+	// A marked completion claims the successes waiting in cells (see
+	// window.Count): they completed before it and take their places ahead
+	// of it, so the window a decision reads holds every completion that
+	// finished before it.
+	claim := marked
 	for {
-		if !marked {
+		if !marked && !claim {
 			if cell := c.Cell(); cell != nil {
 				// Contended: an unmarked completion waits in a cell of its
-				// core until the next marked one claims it; no decision
-				// follows it, so its position is not needed.
+				// core until a marked one claims it (see window.Count).
 				v := cell.Load()
 				if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
 					return window.Pos{}, false
 				}
-				if c.TryPend(cell, v, gen) {
+				ok, full := c.TryPend(cell, v, gen)
+				if ok {
 					return window.Pos{}, true
 				}
-				continue
+				if !full {
+					continue
+				}
+				claim = true // a full cell: into the head, with the waiting ones
 			}
 		}
 		h := c.Head()
 		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
 			// Stale: anything claimed belonged to gen's window, which
 			// nobody reads any more.
+			c.Placed(claimed)
 			return window.Pos{}, false
 		}
-		if marked {
-			// Successes waiting in cells completed before this one: they
-			// take their places first, so the window this decision reads
-			// holds every completion that finished before it.
-			claimed += c.Claim(gen)
+		if !claim {
+			if p, ok := c.TryAdd(h, gen, marked, nil); ok {
+				return p, true
+			}
+			continue
 		}
-		if p, ok := c.TryAdd(h, gen, marked, claimed); ok {
-			return p, true
+		claimed += c.Claim(gen)
+		placed := c.PlacedSoFar()
+		p, ok := c.TryAdd(h, gen, marked, &claimed)
+		if !ok {
+			continue
+		}
+		c.Placed(claimed)
+		// Successes counted in cells between the claim and the head CAS
+		// completed before this one but come after it in the head, and
+		// successes that another completion claimed before this CAS may
+		// be placed after it: the decision counts all of them in its
+		// window as late (an upper bound, which can only lower the rate
+		// it reads), and the ones claimed here take their places now.
+		late := c.Claim(gen)
+		p = p.Late(c.Claimed() - placed - claimed)
+		if late > 0 {
+			placeLate(b, c, admitted, gen, late)
+		}
+		return p, true
+	}
+}
+
+// placeLate records n claimed successes of generation gen in the head of
+// count window c, unless gen's period is over (then they belong to a window
+// nobody reads), and ends their transit.
+func placeLate(b *Breaker, c *window.Count, admitted phase, gen uint16, n uint64) {
+	defer c.Placed(n)
+	rest := n - 1 // n completions: n-1 claimed ahead of one more
+	for {
+		h := c.Head()
+		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
+			return
+		}
+		if _, ok := c.TryAdd(h, gen, false, &rest); ok {
+			return
 		}
 	}
 }

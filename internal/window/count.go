@@ -73,11 +73,16 @@ const MaxCountSize = 1 << 13
 // the latest when the next marked completion does: it may be placed later
 // than it really completed, never earlier, and a marked completion is never
 // placed later. Placing successes later only moves marks out of a window
-// sooner: any window then holds no more marks than the same-sized window of
-// the real order, so a rule never trips on a window the traffic did not
-// produce; and since the claim comes right before the marked completion's
-// own CAS, its window holds every success that finished before the claim.
-// Readers (Sum, Run) count the waiting successes as the newest completions.
+// sooner, so no window holds more marks than the real order's.
+//
+// Successes that complete between a claim and the head CAS after it, and
+// successes that another marked completion claimed and has not placed yet,
+// completed before this one but are not ahead of it in the head. Two
+// counters that only grow (successes ever claimed, ever placed) bound them
+// from above; the decision counts that many successes into its window as
+// late ones (Pos.Late), which can only lower the rate it reads, and the ones
+// it claimed after its CAS take their places at once. Readers (Sum, Run)
+// count the waiting successes as the newest completions.
 //
 // # Generations
 //
@@ -106,12 +111,18 @@ const MaxCountSize = 1 << 13
 // 2^13 completions.) A sweep runs once per 4 billion completions of a
 // breaker and stops when the generation changes.
 type Count struct {
-	_     [64]byte // keep the head off whatever precedes it
-	head  atomic.Uint64
-	_     [56]byte
-	size  uint64 // N
-	mask  uint64
-	slots []atomic.Uint64
+	_    [64]byte // keep the head off whatever precedes it
+	head atomic.Uint64
+	// claimedAll and placedAll count the successes ever claimed from cells
+	// and ever placed in the head (or dropped) after a claim; both only
+	// grow (see Claim). They share the head's line, which the writers that
+	// touch them read anyway.
+	claimedAll atomic.Uint64
+	placedAll  atomic.Uint64
+	_          [40]byte
+	size       uint64 // N
+	mask       uint64
+	slots      []atomic.Uint64
 	// cells hold successes not yet in the head, one cell per core slot;
 	// nil until a success loses a head CAS to another core (see Pending).
 	cells atomic.Pointer[[]cell]
@@ -123,12 +134,15 @@ type Count struct {
 	seqMask   uint64        // 1<<seqBits - 1
 	sweepMask uint64        // 1<<(seqBits-2) - 1: a sweep runs when the count is a multiple of this + 1
 	rawTop    uint64        // 2<<seqBits: the count steps back to 1<<seqBits here
+	cellFull  uint64        // 1<<(seqBits-3): a cell never holds this many
 	sweeps    atomic.Uint64 // sweeps so far: invalid slot values are unique
 }
 
-// cell is a count of successes of one generation that have not taken their
-// place in the head yet: generation (13 bits) << 51 | count. It has two cache
-// lines of its own (x86 prefetches lines in pairs).
+// cell counts successes of one generation that have not taken their place
+// in the head yet: generation (13 bits) << 51 | mark index (16) << 35 |
+// count (35). The mark index is the head's when the latest of them was
+// counted, which tells Run whether they came after the newest failure. It
+// has two cache lines of its own (x86 prefetches lines in pairs).
 type cell struct {
 	v atomic.Uint64
 	_ [120]byte
@@ -136,7 +150,8 @@ type cell struct {
 
 const (
 	cGenShift = 64 - GenBits
-	cCount    = 1<<cGenShift - 1
+	cIdxShift = 35
+	cCount    = 1<<cIdxShift - 1
 
 	hGenShift = 64 - GenBits
 	hRawShift = 16
@@ -169,6 +184,7 @@ func newCount(size int, seqBits uint) *Count {
 	return &Count{
 		size: uint64(size), mask: uint64(r - 1), slots: make([]atomic.Uint64, r),
 		seqBits: seqBits, seqMask: 1<<seqBits - 1, sweepMask: 1<<(seqBits-2) - 1, rawTop: 2 << seqBits,
+		cellFull: 1 << (seqBits - 3),
 	}
 }
 
@@ -188,6 +204,33 @@ type Pos struct {
 	calls  uint64 // W: the completions in the window ending at it
 	gen    uint16
 	marked bool
+	// blind: recorded without claiming the successes in cells, which may
+	// hold some that completed before it (see Tripped).
+	blind bool
+	// late: successes that completed before it but took their places after
+	// it (see Late); the window ending at it is its last calls-late
+	// recorded completions and these.
+	late uint64
+	size uint64 // N
+}
+
+// Late returns p with n successes that completed before it but were
+// recorded after it: the window ending at p is then its last Calls()-n
+// recorded completions plus those n successes. A decision reading it counts
+// no mark that the window of the real completion order would not hold.
+func (p Pos) Late(n uint64) Pos {
+	p.late += n
+	p.calls = min(p.raw+p.late, p.size)
+	return p
+}
+
+// span is how many recorded completions, p included, the window ending at p
+// holds.
+func (p Pos) span() uint64 {
+	if p.late >= p.calls {
+		return 1
+	}
+	return p.calls - p.late
 }
 
 // Calls returns the number of completions in the window ending at p.
@@ -195,37 +238,44 @@ func (p Pos) Calls() uint64 { return p.calls }
 
 // TryAdd makes one attempt to record a completion of generation gen, marked
 // or not, given head h as loaded by Head before the caller checked gen
-// against the breaker. claimed successes (from Claim) take their places
-// first, right before it. It returns where the completion landed and true
-// once it is recorded; false means the head moved (or this attempt started
-// the generation's window): reload the head, check the generation again and
+// against the breaker. claimed, unless nil, holds the successes the caller
+// claimed (Claim) for this completion: they take their places first, right
+// before it. It returns where the completion landed and true once it is
+// recorded; false means the head moved (or this attempt started the
+// generation's window): reload the head, check the generation again and
 // retry, with the same claimed successes and any more that Claim finds.
-func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed uint64) (Pos, bool) {
+//
+// A completion recorded without a claim (claimed nil) while cells exist is
+// blind: successes that completed before it may still wait in cells, so its
+// window may lack them, and Tripped says false for it. A marked completion
+// claims.
+func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed *uint64) (Pos, bool) {
 	gen &= genMask
 	if uint16(h>>hGenShift) != gen {
 		// The first completion of this generation: start its window empty.
 		c.head.CompareAndSwap(h, uint64(gen)<<hGenShift)
 		return Pos{}, false
 	}
-	raw := h >> hRawShift & hRawMask
-	idx := h & hIdxMask
-	at := raw + claimed // this completion's place: after the claimed successes
-	next := at + 1
-	if next >= c.rawTop {
-		next -= c.rawTop >> 1 // same value mod 2^seqBits; still "full"
+	var n uint64
+	if claimed != nil {
+		n = *claimed
 	}
-	nh := uint64(gen)<<hGenShift | next<<hRawShift | idx
+	p := c.place(h, gen, marked, n)
+	nh := uint64(gen)<<hGenShift | p.raw<<hRawShift | p.idx
 	var slot *atomic.Uint64
 	var old uint64
 	if marked {
-		nh = nh&^hIdxMask | (idx+1)&hIdxMask
-		slot = &c.slots[idx&c.mask]
+		nh = nh&^hIdxMask | (p.idx+1)&hIdxMask
+		slot = &c.slots[p.idx&c.mask]
 		old = slot.Load() // before the head CAS: see below
 	}
 	if !c.head.CompareAndSwap(h, nh) {
 		return Pos{}, false
 	}
-	p := Pos{seq: at & c.seqMask, raw: next, idx: idx, calls: min(next, c.size), gen: gen, marked: marked}
+	// Read after the CAS: a success can only wait in a cell once cells
+	// exist, so if there are none now, none completed before this one
+	// without being in the head.
+	p.blind = claimed == nil && c.cells.Load() != nil
 	if marked {
 		// A CAS, not a store: if the slot changed since old was read (a
 		// late writer of an older mark, or a sweep), this mark is given up
@@ -233,10 +283,21 @@ func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed uint64) (Pos, 
 		// decision (see Count).
 		slot.CompareAndSwap(old, c.markOf(p))
 	}
-	if raw&c.sweepMask+claimed+1 > c.sweepMask {
+	if (h>>hRawShift)&c.sweepMask+n+1 > c.sweepMask {
 		c.sweep(p) // the count reached a multiple of 2^(seqBits-2)
 	}
 	return p, true
+}
+
+// place returns where a completion goes after head h (of generation gen)
+// and n claimed successes.
+func (c *Count) place(h uint64, gen uint16, marked bool, n uint64) Pos {
+	at := h>>hRawShift&hRawMask + n // after the claimed successes
+	next := at + 1
+	if next >= c.rawTop {
+		next -= c.rawTop >> 1 // same value mod 2^seqBits; still "full"
+	}
+	return Pos{seq: at & c.seqMask, raw: next, idx: h & hIdxMask, calls: min(next, c.size), gen: gen, marked: marked, size: c.size}
 }
 
 // TryAddSuccess is TryAdd for an unmarked completion whose position nobody
@@ -246,7 +307,7 @@ func (c *Count) TryAddSuccess(h uint64, gen uint16) bool {
 	raw := h >> hRawShift & hRawMask
 	next := raw + 1
 	if uint16(h>>hGenShift) != gen&genMask || next&c.sweepMask == 0 {
-		_, ok := c.TryAdd(h, gen, false, 0) // a generation's first, or a sweep
+		_, ok := c.TryAdd(h, gen, false, nil) // a generation's first, or a sweep
 		return ok
 	}
 	if c.head.CompareAndSwap(h, h+1<<hRawShift) {
@@ -256,7 +317,11 @@ func (c *Count) TryAddSuccess(h uint64, gen uint16) bool {
 	return false
 }
 
-// spread gives successes their cells (see Pending); the first caller wins.
+// Spread gives successes their cells now, as the first head CAS a success
+// loses to another core does (see Count); calling it again does nothing.
+// Tests use it to reach the contended shape deterministically.
+func (c *Count) Spread() { c.spread() }
+
 func (c *Count) spread() {
 	if c.cells.Load() == nil {
 		cs := make([]cell, SetsFor(runtime.GOMAXPROCS(0)))
@@ -276,20 +341,42 @@ func (c *Count) Cell() *atomic.Uint64 {
 
 // TryPend makes one attempt to count a success of generation gen in cell
 // (from Cell), given the value v loaded from it before the caller checked
-// gen against the breaker; false: load again, check again, retry. A cell
+// gen against the breaker; ok false: load again, check again, retry. A cell
 // left by an earlier generation is restarted: that generation's window is
-// over, and so are its pending successes.
-func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) bool {
+// over, and so are its pending successes. full reports a cell that holds as
+// many successes as a cell may (2^31): the caller records this success in
+// the head instead, claiming every waiting one (TryAdd with a claim), so no
+// count ever overflows and the head keeps moving.
+func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full bool) {
 	gen &= genMask
-	if uint16(v>>cGenShift) != gen {
-		return cell.CompareAndSwap(v, uint64(gen)<<cGenShift|1)
+	var idx uint64
+	if h := c.head.Load(); uint16(h>>hGenShift) == gen {
+		idx = h & hIdxMask
 	}
-	return cell.CompareAndSwap(v, v+1)
+	tag := uint64(gen)<<cGenShift | idx<<cIdxShift
+	if uint16(v>>cGenShift) != gen {
+		return cell.CompareAndSwap(v, tag|1), false
+	}
+	n := v&cCount + 1
+	if n >= c.cellFull {
+		return false, true
+	}
+	return cell.CompareAndSwap(v, tag|n), false
 }
 
 // Claim takes the successes of generation gen that wait in cells and returns
 // how many it took. The caller adds them to the head by TryAdd, ahead of its
-// own completion, and keeps them across TryAdd attempts that fail.
+// own completion, and keeps them across TryAdd attempts that fail; once
+// they are in the head (or dropped, as stale) it calls Placed.
+//
+// Until then they are in transit: in no cell and not in the head, where a
+// decision made meanwhile by another completion could miss them. Two
+// counters that only grow keep them in view: Claim adds to Claimed before it
+// takes successes from a cell (and, if its CAS on the cell fails, adds the
+// same to Placed), and Placed adds to Placed once they are in the head. A
+// decision that reads Placed before its head CAS and Claimed after it knows
+// an upper bound of the successes that completed before it and are not in
+// the head before it (see Late).
 func (c *Count) Claim(gen uint16) uint64 {
 	cs := c.cells.Load()
 	if cs == nil {
@@ -304,13 +391,36 @@ func (c *Count) Claim(gen uint16) uint64 {
 			if uint16(x>>cGenShift) != gen || x&cCount == 0 {
 				break
 			}
-			if v.CompareAndSwap(x, uint64(gen)<<cGenShift) {
-				n += x & cCount
+			k := x & cCount
+			c.claimedAll.Add(k)
+			if v.CompareAndSwap(x, x&^cCount) {
+				n += k
 				break
 			}
+			c.placedAll.Add(k) // not taken after all
 		}
 	}
 	return n
+}
+
+// Placed ends the transit of n claimed successes: they are in the head now,
+// or were dropped because their generation is over.
+func (c *Count) Placed(n uint64) {
+	if n > 0 {
+		c.placedAll.Add(n)
+	}
+}
+
+// Claimed and PlacedSoFar return the two counters of successes claimed and
+// placed (see Claim).
+func (c *Count) Claimed() uint64     { return c.claimedAll.Load() }
+func (c *Count) PlacedSoFar() uint64 { return c.placedAll.Load() }
+
+// Waiting returns how many successes of generation gen are not in the head:
+// those in cells and those in transit (an upper bound).
+func (c *Count) Waiting(gen uint16) uint64 {
+	placed := c.placedAll.Load()
+	return c.pending(gen&genMask) + c.claimedAll.Load() - placed
 }
 
 // pending returns how many successes of generation gen wait in cells.
@@ -358,7 +468,7 @@ func (c *Count) Reaches(p Pos, t uint64) bool {
 	}
 	k := (have - t) & hIdxMask
 	a, ok := c.age(c.slots[k&c.mask].Load(), p, k)
-	return ok && a < p.calls
+	return ok && a < p.span()
 }
 
 // Marks counts the marked completions in the window ending at p, reading the
@@ -374,7 +484,8 @@ func (c *Count) Marks(p Pos) uint64 {
 		have++
 		n = 1
 	}
-	limit := p.calls
+	span := p.span()
+	limit := span
 	if p.raw < 1<<16 {
 		// The mark index has not wrapped: there are exactly have marks in
 		// this generation, and no older ones to look at.
@@ -386,7 +497,7 @@ func (c *Count) Marks(p Pos) uint64 {
 		if !ok {
 			continue // not written yet, or given up
 		}
-		if a >= p.calls {
+		if a >= span {
 			break // this mark and every older one are out of the window
 		}
 		n = i + 1
@@ -402,14 +513,14 @@ func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 	if uint16(h>>hGenShift) != gen {
 		return 0, 0
 	}
-	raw := h>>hRawShift&hRawMask + c.pending(gen)
+	raw := h>>hRawShift&hRawMask + c.Waiting(gen)
 	if raw == 0 {
 		return 0, 0
 	}
 	// The window ending at the newest completion, read as an unmarked one
 	// with every mark so far before it; successes still in cells are the
 	// newest completions.
-	p := Pos{seq: (raw - 1) & c.seqMask, raw: raw, idx: h & hIdxMask, calls: min(raw, c.size), gen: gen}
+	p := Pos{seq: (raw - 1) & c.seqMask, raw: raw, idx: h & hIdxMask, calls: min(raw, c.size), gen: gen, size: c.size}
 	return p.calls, c.Marks(p)
 }
 
@@ -417,17 +528,27 @@ func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 // gen's completion order (its current run of failures, in a failure
 // window), reading the slots from the newest mark back while each mark is
 // the completion right before the one after it; at most R. A mark whose
-// writer has not finished ends the run early.
+// writer has not finished ends the run early. Successes waiting in cells
+// end it where they came: a cell remembers the head's mark index when its
+// latest success was counted, so one counted after the newest mark makes
+// the run 0, and one counted after the k-th newest makes it at most k-1.
 func (c *Count) Run(gen uint16) uint64 {
 	gen &= genMask
 	h := c.head.Load()
-	if uint16(h>>hGenShift) != gen || c.pending(gen) != 0 {
-		return 0 // a success waiting in a cell ended any run
+	if uint16(h>>hGenShift) != gen {
+		return 0
 	}
 	raw := h >> hRawShift & hRawMask
 	idx := h & hIdxMask
 	p := Pos{seq: raw & c.seqMask, gen: gen}
 	limit := min(raw, c.mask+1)
+	if cs := c.cells.Load(); cs != nil {
+		for i := range *cs {
+			if x := (*cs)[i].v.Load(); uint16(x>>cGenShift) == gen && x&cCount != 0 {
+				limit = min(limit, (idx-x>>cIdxShift)&hIdxMask)
+			}
+		}
+	}
 	var n uint64
 	for n < limit {
 		k := (idx - 1 - n) & hIdxMask
@@ -443,8 +564,11 @@ func (c *Count) Run(gen uint16) uint64 {
 // holds at least minCalls completions and a share of at least rate (0 <
 // rate <= 1) of them is marked. needFull is Need(N, rate), which the caller
 // computes once: a full window does not compute it again.
+//
+// It is false for a blind position (see TryAdd): its window may lack
+// successes that completed before it.
 func (c *Count) Tripped(p Pos, minCalls uint64, rate float64, needFull uint64) bool {
-	if p.calls < minCalls {
+	if p.calls < minCalls || p.blind {
 		return false
 	}
 	t := needFull

@@ -10,7 +10,7 @@ import (
 // add records one completion in c, retrying as the breaker would.
 func add(c *Count, gen uint16, marked bool) Pos {
 	for {
-		if p, ok := c.TryAdd(c.Head(), gen, marked, 0); ok {
+		if p, ok := c.TryAdd(c.Head(), gen, marked, nil); ok {
 			return p
 		}
 	}
@@ -146,7 +146,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 	stale := c.Head()
 	add(c, 2, true)
 	add(c, 2, true)
-	if _, ok := c.TryAdd(stale, 1, true, 0); ok {
+	if _, ok := c.TryAdd(stale, 1, true, nil); ok {
 		t.Fatal("an attempt with a stale head succeeded")
 	}
 	if calls, marks := c.Sum(2); calls != 2 || marks != 2 {
@@ -155,7 +155,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 	// A stale head of the same generation fails too.
 	h := c.Head()
 	add(c, 2, false)
-	if _, ok := c.TryAdd(h, 2, true, 0); ok {
+	if _, ok := c.TryAdd(h, 2, true, nil); ok {
 		t.Fatal("an attempt with a moved head succeeded")
 	}
 	if calls, marks := c.Sum(2); calls != 3 || marks != 2 {
@@ -384,8 +384,17 @@ func TestCountRun(t *testing.T) {
 func pend(c *Count, gen uint16) {
 	for {
 		cell := c.Cell()
-		if c.TryPend(cell, cell.Load(), gen) {
+		if ok, full := c.TryPend(cell, cell.Load(), gen); ok {
 			return
+		} else if full {
+			var none uint64
+			for {
+				none += c.Claim(gen)
+				if _, ok := c.TryAdd(c.Head(), gen, false, &none); ok {
+					c.Placed(none)
+					return
+				}
+			}
 		}
 	}
 }
@@ -399,7 +408,8 @@ func addClaiming(c *Count, gen uint16, marked bool) Pos {
 		if marked {
 			claimed += c.Claim(gen)
 		}
-		if p, ok := c.TryAdd(h, gen, marked, claimed); ok {
+		if p, ok := c.TryAdd(h, gen, marked, &claimed); ok {
+			c.Placed(claimed)
 			return p
 		}
 	}
@@ -484,5 +494,74 @@ func TestCountPendingConcurrent(t *testing.T) {
 	addClaiming(c, 3, true)
 	if raw := c.Head() >> hRawShift & hRawMask; raw != goroutines*per+1 {
 		t.Fatalf("the head counts %d completions, want %d", raw, goroutines*per+1)
+	}
+}
+
+// With successes waiting in cells, a mark recorded without a claim is blind:
+// no rule trips on it, since its window may lack successes that came before.
+func TestCountBlindUntilClaimed(t *testing.T) {
+	c := NewCount(10)
+	for range 5 {
+		add(c, 0, true)
+	}
+	for range 4 {
+		add(c, 0, false)
+	}
+	c.Spread()
+	for range 6 {
+		pend(c, 0)
+	}
+	need := Need(10, 0.5)
+	p, ok := c.TryAdd(c.Head(), 0, true, nil)
+	if !ok || !p.blind || c.Tripped(p, 10, 0.5, need) {
+		t.Fatalf("a mark recorded without a claim: blind %v, tripped %v", p.blind, c.Tripped(p, 10, 0.5, need))
+	}
+	// Claimed, the six successes come before the next mark: 2 of 10.
+	p = addClaiming(c, 0, true)
+	if p.blind || c.Tripped(p, 10, 0.5, need) || c.Marks(p) != 2 {
+		t.Fatalf("after the claim: blind %v, marks %d", p.blind, c.Marks(p))
+	}
+}
+
+// A cell never holds more than 2^(seqBits-3) successes: the success that
+// would fill it goes to the head with every waiting one.
+func TestCountFullCellGoesToTheHead(t *testing.T) {
+	const bits = 8 // cells hold fewer than 32
+	c := newCount(4, bits)
+	add(c, 0, true)
+	c.Spread()
+	for range 100 {
+		pend(c, 0)
+		if got := c.pending(0); got >= 32 {
+			t.Fatalf("a cell holds %d successes", got)
+		}
+	}
+	if raw := c.Head() >> hRawShift & hRawMask; raw+c.pending(0) != 101 {
+		t.Fatalf("head %d + waiting %d, want 101 completions", raw, c.pending(0))
+	}
+	if c.Run(0) != 0 {
+		t.Fatal("run after 100 successes")
+	}
+}
+
+// The run of failures with successes in cells: a success counted after the
+// newest failure ends the run; ones counted before it do not.
+func TestCountRunWithCells(t *testing.T) {
+	c := NewCount(8)
+	c.Spread()
+	pend(c, 0)
+	add(c, 0, true) // blind: the success stays in its cell
+	if got := c.Run(0); got != 1 {
+		t.Fatalf("success, then failure: run %d, want 1", got)
+	}
+	add(c, 0, true)
+	pend(c, 0)
+	if got := c.Run(0); got != 0 {
+		t.Fatalf("then a success: run %d, want 0", got)
+	}
+	add(c, 0, true)
+	add(c, 0, true)
+	if got := c.Run(0); got != 2 {
+		t.Fatalf("then two failures: run %d, want 2", got)
 	}
 }

@@ -1,0 +1,69 @@
+package breaker
+
+import (
+	"errors"
+	"testing"
+)
+
+// A contended count window keeps successes in per-core cells until the next
+// failure claims them. A failure whose window would break the rate without
+// the successes still waiting in cells must claim them and decide on the
+// window the traffic produced: 1 failure in the last 10, not 6.
+func TestCountWindowFailureClaimsWaitingSuccesses(t *testing.T) {
+	b := MustNew(Config{FailureRateThreshold: 0.5, MinimumCalls: 10, WindowType: CountWindow, WindowSize: 10})
+	down := errors.New("down")
+	fail := func() { _ = b.Call(func() error { return down }) }
+	ok := func() { _ = b.Call(func() error { return nil }) }
+	for range 5 {
+		fail()
+	}
+	for range 4 {
+		ok()
+	}
+	b.cwin.Spread() // the shape the first lost head CAS gives
+	for range 6 {
+		ok()
+	}
+	if w := b.Counts().Window; w.Calls != 10 || w.Failures != 0 {
+		t.Fatalf("window with 6 successes in cells: %+v, want 10 calls, no failure", w)
+	}
+	fail()
+	if b.State() != StateClosed {
+		t.Fatal("tripped on a window without the successes that came before the failure")
+	}
+	if w := b.Counts().Window; w.Calls != 10 || w.Failures != 1 {
+		t.Fatalf("window after the failure: %+v, want 10 calls, 1 failure", w)
+	}
+	for range 3 {
+		fail()
+	}
+	if b.State() != StateClosed {
+		t.Fatal("tripped at 4 failures in 10")
+	}
+	fail() // 5 of the last 10
+	if c := b.Counts(); c.State != StateOpen {
+		t.Fatalf("5 failures in the last 10 calls did not trip: %+v", c)
+	}
+}
+
+// In rate-only count-window mode the run of failures is read from the
+// window; a success waiting in a cell ends it.
+func TestCountWindowRunOfFailures(t *testing.T) {
+	b := MustNew(Config{FailureRateThreshold: 0.9, MinimumCalls: 10, WindowType: CountWindow, WindowSize: 10})
+	down := errors.New("down")
+	for range 3 {
+		_ = b.Call(func() error { return down })
+	}
+	if c := b.Counts(); c.ConsecutiveFailures != 3 {
+		t.Fatalf("run %d, want 3", c.ConsecutiveFailures)
+	}
+	b.cwin.Spread()
+	_ = b.Call(func() error { return nil })
+	if c := b.Counts(); c.ConsecutiveFailures != 0 {
+		t.Fatalf("run %d after a success, want 0", c.ConsecutiveFailures)
+	}
+	_ = b.Call(func() error { return down })
+	if c := b.Counts(); c.ConsecutiveFailures != 1 || c.Window.Calls != 5 || c.Window.Failures != 4 {
+		t.Fatalf("after one more failure: run %d, window %+v", c.ConsecutiveFailures, c.Window)
+	}
+}
