@@ -16,8 +16,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv("FUSEBOX_MUTATE") != "" {
 		// Under mutation testing a mutant that makes code spin must fail
 		// fast (killed), not run into the tool's timeout (not counted).
-		time.AfterFunc(20*time.Second, func() {
-			fmt.Fprintln(os.Stderr, "breaker: suite still running after 20s: a loop that no longer ends")
+		time.AfterFunc(15*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "breaker: suite still running after 15s: a loop that no longer ends")
 			os.Exit(3)
 		})
 	}

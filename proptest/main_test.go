@@ -30,8 +30,8 @@ const (
 	defaultHistories = 500
 	longHistories    = 30000
 
-	mutateChecks    = 1000
-	mutateHistories = 100
+	mutateChecks    = 250
+	mutateHistories = 50
 )
 
 // What ran, for the summary line TestMain prints (go test shows it even
@@ -86,8 +86,8 @@ func TestMain(m *testing.M) {
 	if mutating {
 		// A mutant that makes code spin must fail fast (killed), not run
 		// into the mutation tool's timeout (not counted).
-		time.AfterFunc(60*time.Second, func() {
-			fmt.Fprintln(os.Stderr, "proptest: suite still running after 60s: a loop that no longer ends")
+		time.AfterFunc(30*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "proptest: suite still running after 30s: a loop that no longer ends")
 			os.Exit(3)
 		})
 	}
