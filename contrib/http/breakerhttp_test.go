@@ -3,10 +3,12 @@ package breakerhttp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +19,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("FUSEBOX_MUTATE") != "" {
+		// Under mutation testing of the core a mutant that makes code spin
+		// must fail fast (killed), not run into the tool's timeout.
+		time.AfterFunc(15*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "breakerhttp: suite still running after 15s: a loop that no longer ends")
+			os.Exit(1)
+		})
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // fakeClock is a breaker.Clock that moves only when advanced.
 type fakeClock struct{ t time.Time }
