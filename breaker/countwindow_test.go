@@ -3,6 +3,7 @@ package breaker
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // A contended count window keeps successes in per-core cells until the next
@@ -65,5 +66,31 @@ func TestCountWindowRunOfFailures(t *testing.T) {
 	_ = b.Call(func() error { return down })
 	if c := b.Counts(); c.ConsecutiveFailures != 1 || c.Window.Calls != 5 || c.Window.Failures != 4 {
 		t.Fatalf("after one more failure: run %d, window %+v", c.ConsecutiveFailures, c.Window)
+	}
+}
+
+// Only a breaker that times slow calls keeps a slow-call window.
+func TestCountWindowSlowWindowOnlyWhenTimed(t *testing.T) {
+	b := MustNew(Config{FailureRateThreshold: 0.5, WindowType: CountWindow})
+	if b.cwin == nil || b.cslow != nil {
+		t.Fatalf("without SlowCallDuration: failure window %v, slow window %v", b.cwin != nil, b.cslow != nil)
+	}
+	b = MustNew(Config{FailureRateThreshold: 0.5, WindowType: CountWindow, SlowCallDuration: time.Second})
+	if b.cslow == nil {
+		t.Fatal("SlowCallDuration set, but no slow window")
+	}
+}
+
+// With only a slow-call rate over a count window, failures trip nothing and
+// their run can grow past the window: it is kept in the word, not read from
+// the window (which holds at most R failures in a row).
+func TestCountWindowRunWithoutFailureRule(t *testing.T) {
+	b := MustNew(Config{SlowCallRateThreshold: 0.5, SlowCallDuration: time.Second, WindowType: CountWindow, WindowSize: 4})
+	down := errors.New("down")
+	for range 10 {
+		_ = b.Call(func() error { return down })
+	}
+	if c := b.Counts(); c.State != StateClosed || c.ConsecutiveFailures != 10 {
+		t.Fatalf("10 failures under a slow-call rule only: %v, run %d; want closed, 10", c.State, c.ConsecutiveFailures)
 	}
 }

@@ -501,3 +501,39 @@ func TestConfigAccessor(t *testing.T) {
 	require.Equal(t, uint32(DefaultWindowSize), mustNew(t, Config{WindowSize: 0, FailureRateThreshold: 0.5}).Config().WindowSize)
 	require.Nil(t, mustNew(t, Config{}).Config().Clock, "the system clock reads as nil")
 }
+
+// A probe's entry is freed by its own admission id only: a second Done of a
+// probe admitted earlier must not free the entry a later probe holds in the
+// same slot, whatever their admission numbers have in common.
+func TestDoubleDoneNeverFreesALaterProbe(t *testing.T) {
+	fc := clock.NewFake(t0)
+	b := mustNew(t, Config{FailureThreshold: 1, HalfOpenMaxCalls: 1, SuccessThreshold: 5, Timeout: time.Second, Clock: fc})
+	b.RecordFailure()
+	fc.Advance(time.Second)
+	var done []Ticket
+	for range 4 { // admissions 1 to 4, each finished: 4 successes of 5
+		p, err := b.Allow()
+		require.NoError(t, err)
+		p.Done(nil)
+		done = append(done, p)
+	}
+	held, err := b.Allow() // admission 5 holds the only slot
+	require.NoError(t, err)
+	for _, p := range done {
+		p.Done(nil) // each a second Done
+		_, err := b.Allow()
+		require.ErrorIs(t, err, ErrTooManyRequests, "a second Done freed the slot a later probe holds")
+	}
+	require.Equal(t, StateHalfOpen, b.State())
+	held.Done(nil)
+	require.Equal(t, StateClosed, b.State())
+}
+
+// A custom Classify decides every result, success included: the fast path
+// for a closed success is taken only with the default classifier.
+func TestCustomClassifyDecidesSuccesses(t *testing.T) {
+	b := mustNew(t, Config{FailureThreshold: 2, Classify: func(error) Outcome { return Failure }})
+	_ = b.Call(func() error { return nil })
+	_ = b.Call(func() error { return nil })
+	require.Equal(t, StateOpen, b.State(), "Classify said both nil results failed")
+}
