@@ -170,6 +170,7 @@ func (a *adder) sum() (v [numTotals]uint64) {
 // Counts returns a snapshot of the breaker's figures. Like State, it ends an
 // open period that is over and applies the stuck-call rule.
 func (b *Breaker) Counts() Counts {
+	b.load("Counts") // a nil or zero Breaker panics naming Counts
 	w := b.settle()
 	var now int64 = -1
 	if b.stuck != nil && phaseOf(w) == phaseClosed {

@@ -317,14 +317,17 @@ func TestMisuse(t *testing.T) {
 
 	var nilB *Breaker
 	for name, fn := range map[string]func(){
-		"Call":   func() { _ = nilB.Call(func() error { return nil }) },
-		"Allow":  func() { _, _ = nilB.Allow() },
-		"State":  func() { nilB.State() },
-		"Counts": func() { nilB.Counts() },
-		"Reset":  func() { nilB.Reset() },
+		"Call":    func() { _ = nilB.Call(func() error { return nil }) },
+		"Do":      func() { _ = nilB.Do(context.Background(), func(context.Context) error { return nil }) },
+		"Execute": func() { _, _ = Execute(nilB, func() (int, error) { return 1, nil }) },
+		"Allow":   func() { _, _ = nilB.Allow() },
+		"State":   func() { nilB.State() },
+		"Counts":  func() { nilB.Counts() },
+		"Reset":   func() { nilB.Reset() },
 	} {
 		msg, _ := mustPanic(t, fn).(string)
 		require.True(t, strings.Contains(msg, "breaker.New"), "%s: %q", name, msg)
+		require.True(t, strings.Contains(msg, name), "the message names the method called: %q", msg)
 	}
 	var zero Breaker
 	for name, fn := range map[string]func(){
