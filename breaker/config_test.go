@@ -51,6 +51,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"WindowBuckets not dividing", Config{WindowType: TimeWindow, WindowDuration: 10, WindowBuckets: 3}, "WindowBuckets"},
 		{"WindowBuckets not dividing default duration", Config{WindowType: TimeWindow, WindowBuckets: 7}, "WindowBuckets"},
 		{"WindowType unknown", Config{WindowType: 2}, "WindowType"},
+		{"WindowBuckets below 1ms", Config{WindowType: TimeWindow, WindowDuration: 5 * time.Millisecond, WindowBuckets: 10}, "WindowBuckets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := New(tc.cfg)
@@ -100,6 +101,8 @@ func TestValidEdgeConfigs(t *testing.T) {
 		{"max buckets", Config{WindowType: TimeWindow, WindowDuration: 4096 * time.Millisecond, WindowBuckets: 4096}},
 		{"time window defaults", Config{WindowType: TimeWindow}},
 		{"time window large MinimumCalls", Config{WindowType: TimeWindow, MinimumCalls: 1 << 20}},
+		{"buckets of exactly 1ms", Config{WindowType: TimeWindow, WindowDuration: 10 * time.Millisecond, WindowBuckets: 10}},
+		{"ProbeLease equal SlowCallDuration", Config{ProbeLease: 2 * time.Second, SlowCallDuration: 2 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(tc.cfg); err != nil {

@@ -172,7 +172,7 @@ func (a *adder) sum() (v [numTotals]uint64) {
 func (b *Breaker) Counts() Counts {
 	b.load("Counts") // a nil or zero Breaker panics naming Counts
 	w := b.settle()
-	var now int64 = -1
+	var now int64 // read below when the stuck-call rule needs it
 	if b.stuck != nil && phaseOf(w) == phaseClosed {
 		now = b.now()
 		if b.stuckTrip(w, now) {
