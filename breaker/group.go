@@ -303,6 +303,9 @@ func (g *Group) getSlow(h uint64, key string) (b *Breaker, err error, again bool
 		if g.n.Load() >= g.max && !g.roomForNew() {
 			return nil, g.errFull, false
 		}
+		if testHookBeforeInsert != nil {
+			testHookBeforeInsert()
+		}
 		e = g.insert(h, key)
 	}
 	e.once.Do(func() { g.create(e) })
@@ -318,7 +321,14 @@ func (g *Group) getSlow(h uint64, key string) (b *Breaker, err error, again bool
 	return nil, nil, true
 }
 
-// insert returns the entry for key, adding a new one if the table has none.
+// testHookBeforeInsert, when set by a test, runs between a lookup that
+// missed and the insert after it, where another goroutine may insert the
+// same key first.
+var testHookBeforeInsert func()
+
+// insert returns the entry for key, adding a new one if the table has none
+// (looking again before each CAS: another goroutine may have added it since
+// the caller's lookup).
 func (g *Group) insert(h uint64, key string) *entry {
 	slot := g.bucket(h)
 	var e *entry

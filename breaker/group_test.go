@@ -737,3 +737,32 @@ func BenchmarkGroupGet(b *testing.B) {
 		})
 	})
 }
+
+// Two goroutines miss the same new key; the second inserts it while the
+// first is between its lookup and its insert. The first must find the
+// second's entry when it inserts, not add a twin: one key, one breaker.
+func TestGroupInsertFindsAnEntryAddedSinceLookup(t *testing.T) {
+	g := newGroup(t, GroupConfig{})
+	var calls atomic.Int32
+	first, release := make(chan struct{}), make(chan struct{})
+	testHookBeforeInsert = func() {
+		if calls.Add(1) == 1 {
+			close(first)
+			<-release
+		}
+	}
+	defer func() { testHookBeforeInsert = nil }()
+	var held *Breaker
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		held, _ = g.Get("k")
+	}()
+	<-first
+	b, err := g.Get("k")
+	require.NoError(t, err)
+	close(release)
+	<-done
+	require.Same(t, b, held, "one key, two breakers")
+	require.Equal(t, 1, g.Len())
+}
