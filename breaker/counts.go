@@ -94,9 +94,10 @@ const (
 // x86 prefetches pairs) of its own.
 type stripe struct {
 	n [numTotals]atomic.Uint64
-	// lastFail, in the base stripe only, is 1 + the time of the latest
-	// failure (0: none). Every failure writes it; here it shares a line with
-	// counters that calls write anyway, not with fields every call reads.
+	// lastFail is 1 + the time of the latest failure counted in this
+	// stripe (0: none). Every failure writes it next to the counter it adds
+	// to, on a line that core writes anyway; LastFailTime is the latest of
+	// all stripes.
 	lastFail atomic.Int64
 	_        [128 - numTotals*8 - 8]byte
 }
@@ -124,6 +125,29 @@ func (a *adder) counter(k int) *atomic.Uint64 {
 
 // inc adds one to total k.
 func (a *adder) inc(k int) { a.add(a.counter(k), k) }
+
+// fail counts a failure at time now in the stripe the calling goroutine
+// adds to, and stamps that stripe's lastFail.
+func (a *adder) fail(now int64) {
+	c := a.counter(totFailure)
+	a.add(c, totFailure)
+	s := &a.base
+	if st := a.stripes.Load(); st != nil {
+		s = &(*st)[window.Pick(len(*st))]
+	}
+	s.lastFail.Store(now + 1)
+}
+
+// lastFail returns 1 + the time of the latest failure stamped (0: none).
+func (a *adder) lastFail() int64 {
+	lf := a.base.lastFail.Load()
+	if st := a.stripes.Load(); st != nil {
+		for i := range *st {
+			lf = max(lf, (*st)[i].lastFail.Load())
+		}
+	}
+	return lf
+}
 
 // add adds one to counter c of total k, as returned by counter.
 func (a *adder) add(c *atomic.Uint64, k int) {
@@ -194,7 +218,7 @@ func (b *Breaker) Counts() Counts {
 	case phaseHalfOpen:
 		c.ProbesInFlight, c.ProbeSuccesses, _ = halfOpenFields(w)
 	}
-	if lf := b.totals.base.lastFail.Load(); lf != 0 {
+	if lf := b.totals.lastFail(); lf != 0 {
 		c.LastFailTime = b.timeAt(lf - 1)
 	}
 	if phaseOf(w) == phaseClosed || phaseOf(w) == phaseDisabled {

@@ -75,7 +75,8 @@ func (b *Breaker) closedSuccess(gen uint16) {
 				if !full {
 					continue
 				}
-				if _, ok := countInto(b, c, phaseClosed, gen, false); !ok {
+				var p countPos
+				if !countInto(b, c, phaseClosed, gen, false, &p) {
 					return // stale
 				}
 				w = b.word.Load()
@@ -175,11 +176,10 @@ func (b *Breaker) tally(o Outcome, slow bool, now int64) int64 {
 	case Success:
 		b.totals.inc(totSuccess)
 	case Failure:
-		b.totals.inc(totFailure)
 		if now < 0 {
 			now = b.now()
 		}
-		b.totals.base.lastFail.Store(now + 1)
+		b.totals.fail(now)
 	default:
 		b.totals.inc(totNeutral)
 	}
@@ -209,12 +209,9 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	var wc WindowCounts
 	decide := (failure || slow) && (b.s.failRate > 0 || b.s.slowRate > 0) && kind != kindDisabled
 	if b.cwin != nil {
-		pf, ps, ok := b.countAdd(admitted, gen, failure, slow)
-		if !ok {
+		var ok bool
+		if rateReason, wc, ok = b.countAdd(admitted, gen, failure, slow, decide); !ok {
 			return false // stale: it must not even take a place in the window
-		}
-		if decide {
-			rateReason, wc = b.countRule(pf, ps)
 		}
 	} else {
 		var ok bool

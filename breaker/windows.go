@@ -11,6 +11,8 @@ import (
 
 type windowFigures = window.Figures
 
+type countPos = window.Pos
+
 // windowAdd records a closed (or disabled) outcome of generation gen in a
 // time window, if the breaker keeps one (countAdd does count windows). It
 // reports false, recording nothing, if the word is no longer in phase
@@ -44,94 +46,85 @@ func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now 
 
 // countAdd records a closed (or disabled) outcome of generation gen in the
 // count windows: the failure window, and the slow-call window if slow calls
-// are timed. It returns where the outcome landed in each (pf, ps), or false
-// if the word is no longer in phase admitted of generation gen (an outcome
-// found stale after the failure window took it changes only that
-// generation's window, which nobody reads any more).
-func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow bool) (pf, ps window.Pos, ok bool) {
-	pf, ok = countInto(b, b.cwin, admitted, gen, failure)
-	if ok && b.cslow != nil {
-		ps, ok = countInto(b, b.cslow, admitted, gen, slow)
+// are timed. If decide, it returns the rate rule that the windows ending at
+// the outcome break, if any (see countRule). It reports false if the word is
+// no longer in phase admitted of generation gen (an outcome found stale
+// after the failure window took it changes only that generation's window,
+// which nobody reads any more).
+//
+// The positions stay in this frame and go by pointer: a Pos is seven words,
+// and copying two of them through returns cost a failure more than its
+// window CAS does.
+func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool) (Reason, WindowCounts, bool) {
+	var pf, ps window.Pos
+	if !countInto(b, b.cwin, admitted, gen, failure, &pf) {
+		return 0, WindowCounts{}, false
 	}
-	return pf, ps, ok
+	if b.cslow != nil && !countInto(b, b.cslow, admitted, gen, slow, &ps) {
+		return 0, WindowCounts{}, false
+	}
+	if !decide {
+		return 0, WindowCounts{}, true
+	}
+	r, wc := b.countRule(&pf, &ps)
+	return r, wc, true
 }
 
 // countInto records one outcome in count window c.
-func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool) (window.Pos, bool) {
-	var claimed uint64
-	// A marked completion claims the successes waiting in cells (see
-	// window.Count): they completed before it and take their places ahead
-	// of it, so the window a decision reads holds every completion that
-	// finished before it.
-	claim := marked
-	for {
-		if !marked && !claim {
-			if cell := c.Cell(); cell != nil {
-				// Contended: an unmarked completion waits in a cell of its
-				// core until a marked one claims it (see window.Count).
-				v := cell.Load()
-				if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-					return window.Pos{}, false
-				}
-				ok, full := c.TryPend(cell, v, gen)
-				if ok {
-					return window.Pos{}, true
-				}
-				if !full {
-					continue
-				}
-				claim = true // a full cell: into the head, with the waiting ones
+//
+// An unmarked completion (a success, for this window) waits in a cell of
+// its core once the window is contended (see window.Count). A marked one,
+// or a success that finds its cell full, takes its place in the head and
+// claims the successes waiting in cells first: they completed before it and
+// take their places ahead of it, in its own head CAS. Successes it cannot
+// see there (counted in cells after its claim, or claimed by another
+// completion that has not placed them yet) are counted into its window as
+// late ones by Settle, from loads only: they stay where they are, and the
+// next marked completion places them.
+// It stores where the outcome landed in *p, and reports false if the
+// outcome is stale.
+func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) bool {
+	if !marked {
+		for {
+			cell := c.Cell()
+			if cell == nil {
+				break // uncontended: successes go to the head
+			}
+			v := cell.Load()
+			if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
+				return false
+			}
+			ok, full := c.TryPend(cell, v, gen)
+			if ok {
+				return true
+			}
+			if full {
+				break // a full cell: into the head, with the waiting ones
 			}
 		}
+	}
+	var claimed uint64
+	for {
 		h := c.Head()
+		// placed is read before the head CAS and Claimed (in Settle)
+		// after it: the difference bounds the successes in transit at
+		// the CAS from above (see window.Count.Claim).
+		placed := c.PlacedSoFar()
 		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
 			// Stale: anything claimed belonged to gen's window, which
 			// nobody reads any more.
 			c.Placed(claimed)
-			return window.Pos{}, false
+			return false
 		}
-		if !claim {
-			if p, ok := c.TryAdd(h, gen, marked, nil); ok {
-				return p, true
-			}
-			continue
-		}
+		// Claimed successes are kept across failed attempts: they are
+		// out of their cells and must land in this head CAS.
 		claimed += c.Claim(gen)
-		placed := c.PlacedSoFar()
-		p, ok := c.TryAdd(h, gen, marked, &claimed)
-		if !ok {
+		if !c.TryAddAt(h, gen, marked, &claimed, p) {
 			continue
 		}
 		c.Placed(claimed)
-		// Successes counted in cells between the claim and the head CAS
-		// completed before this one but come after it in the head, and
-		// successes that another completion claimed before this CAS may
-		// be placed after it: the decision counts all of them in its
-		// window as late (an upper bound, which can only lower the rate
-		// it reads), and the ones claimed here take their places now.
-		late := c.Claim(gen)
-		p = p.Late(c.Claimed() - placed - claimed)
-		if late > 0 {
-			placeLate(b, c, admitted, gen, late)
-		}
-		return p, true
-	}
-}
-
-// placeLate records n claimed successes of generation gen in the head of
-// count window c, unless gen's period is over (then they belong to a window
-// nobody reads), and ends their transit.
-func placeLate(b *Breaker, c *window.Count, admitted phase, gen uint16, n uint64) {
-	defer c.Placed(n)
-	rest := n - 1 // n completions: n-1 claimed ahead of one more
-	for {
-		h := c.Head()
-		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-			return
-		}
-		if _, ok := c.TryAdd(h, gen, false, &rest); ok {
-			return
-		}
+		c.Settle(p, placed, claimed)
+		return true
 	}
 }
 
@@ -139,7 +132,7 @@ func placeLate(b *Breaker, c *window.Count, admitted phase, gen uint16, n uint64
 // or slow completion (pf, ps) break, if any (0 otherwise), with the figures
 // as a Transition shows them. The failure rule is decided first, as in
 // rateRule.
-func (b *Breaker) countRule(pf, ps window.Pos) (Reason, WindowCounts) {
+func (b *Breaker) countRule(pf, ps *window.Pos) (Reason, WindowCounts) {
 	var r Reason
 	calls := pf.Calls()
 	switch {

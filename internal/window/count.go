@@ -80,9 +80,9 @@ const MaxCountSize = 1 << 13
 // completed before this one but are not ahead of it in the head. Two
 // counters that only grow (successes ever claimed, ever placed) bound them
 // from above; the decision counts that many successes into its window as
-// late ones (Pos.Late), which can only lower the rate it reads, and the ones
-// it claimed after its CAS take their places at once. Readers (Sum, Run)
-// count the waiting successes as the newest completions.
+// late ones (Settle, Pos.Late), which can only lower the rate it reads;
+// they stay where they are until the next marked completion places them.
+// Readers (Sum, Run) count the waiting successes as the newest completions.
 //
 // # Generations
 //
@@ -139,10 +139,10 @@ type Count struct {
 }
 
 // cell counts successes of one generation that have not taken their place
-// in the head yet: generation (13 bits) << 51 | mark index (16) << 35 |
-// count (35). The mark index is the head's when the latest of them was
-// counted, which tells Run whether they came after the newest failure. It
-// has two cache lines of its own (x86 prefetches lines in pairs).
+// in the head yet: generation (13 bits) << 51 | count (35). A success adds
+// to its cell without reading the head, so successes on different cores
+// share no line while no marked completion happens. A cell has two cache
+// lines of its own (x86 prefetches lines in pairs).
 type cell struct {
 	v atomic.Uint64
 	_ [120]byte
@@ -150,8 +150,7 @@ type cell struct {
 
 const (
 	cGenShift = 64 - GenBits
-	cIdxShift = 35
-	cCount    = 1<<cIdxShift - 1
+	cCount    = 1<<35 - 1
 
 	hGenShift = 64 - GenBits
 	hRawShift = 16
@@ -250,43 +249,52 @@ func (p Pos) Calls() uint64 { return p.calls }
 // window may lack them, and Tripped says false for it. A marked completion
 // claims.
 func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed *uint64) (Pos, bool) {
+	var p Pos
+	ok := c.TryAddAt(h, gen, marked, claimed, &p)
+	return p, ok
+}
+
+// TryAddAt is TryAdd storing the position in *p (left as it was when it
+// reports false), for callers that keep positions off the return path.
+func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *Pos) bool {
 	gen &= genMask
 	if uint16(h>>hGenShift) != gen {
 		// The first completion of this generation: start its window empty.
 		c.head.CompareAndSwap(h, uint64(gen)<<hGenShift)
-		return Pos{}, false
+		return false
 	}
 	var n uint64
 	if claimed != nil {
 		n = *claimed
 	}
-	p := c.place(h, gen, marked, n)
-	nh := uint64(gen)<<hGenShift | p.raw<<hRawShift | p.idx
+	at := c.place(h, gen, marked, n)
+	nh := uint64(gen)<<hGenShift | at.raw<<hRawShift | at.idx
 	var slot *atomic.Uint64
 	var old uint64
 	if marked {
-		nh = nh&^hIdxMask | (p.idx+1)&hIdxMask
-		slot = &c.slots[p.idx&c.mask]
+		nh = nh&^hIdxMask | (at.idx+1)&hIdxMask
+		slot = &c.slots[at.idx&c.mask]
 		old = slot.Load() // before the head CAS: see below
 	}
 	if !c.head.CompareAndSwap(h, nh) {
-		return Pos{}, false
+		return false
 	}
 	// Read after the CAS: a success can only wait in a cell once cells
 	// exist, so if there are none now, none completed before this one
 	// without being in the head.
-	p.blind = claimed == nil && c.cells.Load() != nil
+	at.blind = claimed == nil && c.cells.Load() != nil
 	if marked {
 		// A CAS, not a store: if the slot changed since old was read (a
 		// late writer of an older mark, or a sweep), this mark is given up
 		// rather than written over something newer. That can only delay a
 		// decision (see Count).
-		slot.CompareAndSwap(old, c.markOf(p))
+		slot.CompareAndSwap(old, c.markOf(&at))
 	}
 	if (h>>hRawShift)&c.sweepMask+n+1 > c.sweepMask {
-		c.sweep(p) // the count reached a multiple of 2^(seqBits-2)
+		c.sweep(&at) // the count reached a multiple of 2^(seqBits-2)
 	}
-	return p, true
+	*p = at
+	return true
 }
 
 // place returns where a completion goes after head h (of generation gen)
@@ -349,19 +357,13 @@ func (c *Count) Cell() *atomic.Uint64 {
 // count ever overflows and the head keeps moving.
 func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full bool) {
 	gen &= genMask
-	var idx uint64
-	if h := c.head.Load(); uint16(h>>hGenShift) == gen {
-		idx = h & hIdxMask
-	}
-	tag := uint64(gen)<<cGenShift | idx<<cIdxShift
 	if uint16(v>>cGenShift) != gen {
-		return cell.CompareAndSwap(v, tag|1), false
+		return cell.CompareAndSwap(v, uint64(gen)<<cGenShift|1), false
 	}
-	n := v&cCount + 1
-	if n >= c.cellFull {
+	if v&cCount+1 >= c.cellFull {
 		return false, true
 	}
-	return cell.CompareAndSwap(v, tag|n), false
+	return cell.CompareAndSwap(v, v+1), false
 }
 
 // Claim takes the successes of generation gen that wait in cells and returns
@@ -371,36 +373,75 @@ func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full boo
 //
 // Until then they are in transit: in no cell and not in the head, where a
 // decision made meanwhile by another completion could miss them. Two
-// counters that only grow keep them in view: Claim adds to Claimed before it
-// takes successes from a cell (and, if its CAS on the cell fails, adds the
-// same to Placed), and Placed adds to Placed once they are in the head. A
-// decision that reads Placed before its head CAS and Claimed after it knows
-// an upper bound of the successes that completed before it and are not in
-// the head before it (see Late).
+// counters that only grow keep them in view. Claim first sums the cells
+// (loads only) and adds that sum to Claimed, once, before it takes anything
+// from a cell; it then empties the cells one by one (announcing first any
+// successes beyond that sum) and adds what it announced but did not take (a
+// cell emptied meanwhile by another claim) to Placed. Placed adds the rest once it is in the head. So at any moment
+// Claimed minus Placed is at least the successes in transit, and a decision
+// that reads Placed before its head CAS and Claimed after it knows an upper
+// bound of the successes that completed before it and are not in the head
+// before it (see Settle).
 func (c *Count) Claim(gen uint16) uint64 {
 	cs := c.cells.Load()
 	if cs == nil {
 		return 0
 	}
 	gen &= genMask
-	var n uint64
+	var want uint64
+	for i := range *cs {
+		if x := (*cs)[i].v.Load(); uint16(x>>cGenShift) == gen {
+			want += x & cCount
+		}
+	}
+	if want == 0 {
+		return 0
+	}
+	c.claimedAll.Add(want) // before any success leaves its cell
+	left := want           // announced and not taken yet
 	for i := range *cs {
 		v := &(*cs)[i].v
 		for {
 			x := v.Load()
-			if uint16(x>>cGenShift) != gen || x&cCount == 0 {
-				break
-			}
 			k := x & cCount
-			c.claimedAll.Add(k)
-			if v.CompareAndSwap(x, x&^cCount) {
-				n += k
+			if uint16(x>>cGenShift) != gen || k == 0 {
 				break
 			}
-			c.placedAll.Add(k) // not taken after all
+			if k > left {
+				// More than announced (successes counted since the
+				// sum): announce them too before taking them. A claim
+				// empties every cell it reaches, so a success counted
+				// in a cell before a claim began is taken by it or by
+				// another claim (Run relies on this).
+				c.claimedAll.Add(k - left)
+				want += k - left
+				left = k
+			}
+			if v.CompareAndSwap(x, x&^cCount) { // the cell keeps its generation
+				left -= k
+				break
+			}
 		}
 	}
-	return n
+	c.Placed(left) // announced but not taken: not in transit
+	return want - left
+}
+
+// Settle returns p, the position of a completion recorded by TryAdd with
+// the successes it claimed (claimed, as passed to TryAdd) and with placed
+// read from PlacedSoFar before its head CAS, counting into its window as
+// late (Pos.Late) every success that may have completed before it without
+// being in the head before it: those waiting in cells now, and those in
+// transit. It reads cells before Claimed, so a success claimed in between
+// is counted (twice, which only lowers the rate the decision reads) rather
+// than missed. If no cells exist after the CAS, nothing was ever claimed
+// or waiting: p is exact as it is.
+func (c *Count) Settle(p *Pos, placed, claimed uint64) {
+	if c.cells.Load() == nil {
+		return
+	}
+	waiting := c.pending(p.gen)
+	*p = p.Late(waiting + c.claimedAll.Load() - placed - claimed)
 }
 
 // Placed ends the transit of n claimed successes: they are in the head now,
@@ -438,13 +479,13 @@ func (c *Count) pending(gen uint16) uint64 {
 	return n
 }
 
-func (c *Count) markOf(p Pos) uint64 {
+func (c *Count) markOf(p *Pos) uint64 {
 	return uint64(p.gen)<<hGenShift | p.idx<<sTagShift | sValid | p.seq
 }
 
 // age returns how many completions before p the mark v was recorded, if v
 // is the mark of index k of p's generation; ok is false otherwise.
-func (c *Count) age(v uint64, p Pos, k uint64) (uint64, bool) {
+func (c *Count) age(v uint64, p *Pos, k uint64) (uint64, bool) {
 	if v&sValid == 0 || uint16(v>>hGenShift) != p.gen || v>>sTagShift&hIdxMask != k {
 		return 0, false
 	}
@@ -455,7 +496,7 @@ func (c *Count) age(v uint64, p Pos, k uint64) (uint64, bool) {
 // completions (t <= N). It reads one slot. False may also mean that the mark
 // it needs is still being written by a writer that has not finished (see
 // Count): never true for a window that does not hold t marks.
-func (c *Count) Reaches(p Pos, t uint64) bool {
+func (c *Count) Reaches(p *Pos, t uint64) bool {
 	have := p.idx // marks before p
 	if p.marked {
 		if t <= 1 {
@@ -477,7 +518,7 @@ func (c *Count) Reaches(p Pos, t uint64) bool {
 // window every newer one is in it too, written yet or not; only marks older
 // than every written one found are missed while their writers finish. The
 // count is never more than the window holds.
-func (c *Count) Marks(p Pos) uint64 {
+func (c *Count) Marks(p *Pos) uint64 {
 	have := p.idx
 	var n uint64 // marks known to be in the window: the newest n
 	if p.marked {
@@ -521,17 +562,19 @@ func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 	// with every mark so far before it; successes still in cells are the
 	// newest completions.
 	p := Pos{seq: (raw - 1) & c.seqMask, raw: raw, idx: h & hIdxMask, calls: min(raw, c.size), gen: gen, size: c.size}
-	return p.calls, c.Marks(p)
+	return p.calls, c.Marks(&p)
 }
 
 // Run returns the number of marked completions at the end of generation
 // gen's completion order (its current run of failures, in a failure
 // window), reading the slots from the newest mark back while each mark is
 // the completion right before the one after it; at most R. A mark whose
-// writer has not finished ends the run early. Successes waiting in cells
-// end it where they came: a cell remembers the head's mark index when its
-// latest success was counted, so one counted after the newest mark makes
-// the run 0, and one counted after the k-th newest makes it at most k-1.
+// writer has not finished ends the run early. A success waiting in a cell
+// makes the run 0: waiting successes are the newest completions in the
+// order every reader uses (see Sum). That order is a real one: a success
+// counted in a cell before a marked completion began its claim is claimed
+// by it, so a success still waiting completed after the newest mark's claim
+// began, concurrently with it or later.
 func (c *Count) Run(gen uint16) uint64 {
 	gen &= genMask
 	h := c.head.Load()
@@ -542,17 +585,13 @@ func (c *Count) Run(gen uint16) uint64 {
 	idx := h & hIdxMask
 	p := Pos{seq: raw & c.seqMask, gen: gen}
 	limit := min(raw, c.mask+1)
-	if cs := c.cells.Load(); cs != nil {
-		for i := range *cs {
-			if x := (*cs)[i].v.Load(); uint16(x>>cGenShift) == gen && x&cCount != 0 {
-				limit = min(limit, (idx-x>>cIdxShift)&hIdxMask)
-			}
-		}
+	if c.pending(gen) > 0 {
+		return 0
 	}
 	var n uint64
 	for n < limit {
 		k := (idx - 1 - n) & hIdxMask
-		if a, ok := c.age(c.slots[k&c.mask].Load(), p, k); !ok || a != n+1 {
+		if a, ok := c.age(c.slots[k&c.mask].Load(), &p, k); !ok || a != n+1 {
 			break
 		}
 		n++
@@ -567,7 +606,7 @@ func (c *Count) Run(gen uint16) uint64 {
 //
 // It is false for a blind position (see TryAdd): its window may lack
 // successes that completed before it.
-func (c *Count) Tripped(p Pos, minCalls uint64, rate float64, needFull uint64) bool {
+func (c *Count) Tripped(p *Pos, minCalls uint64, rate float64, needFull uint64) bool {
 	if p.calls < minCalls || p.blind {
 		return false
 	}
@@ -598,7 +637,7 @@ func Need(calls uint64, rate float64) uint64 {
 // valid bit), so a writer that read the slot before the sweep and writes
 // after it fails its CAS. The sweep stops if the generation changes, so it
 // never touches a later generation's marks.
-func (c *Count) sweep(p Pos) {
+func (c *Count) sweep(p *Pos) {
 	cleared := c.sweeps.Add(1) << sTagShift
 	fresh := uint64(1) << (c.seqBits - 2)
 	for i := range c.slots {

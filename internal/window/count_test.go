@@ -37,11 +37,11 @@ func checkAgainstTruth(t *testing.T, c *Count, p Pos, outcomes []bool) {
 		t.Fatalf("after %d completions: window of %d calls, want %d", len(outcomes), p.Calls(), calls)
 	}
 	want := truthMarks(outcomes, calls)
-	if got := c.Marks(p); got != want {
+	if got := c.Marks(&p); got != want {
 		t.Fatalf("after %d completions: Marks %d, want %d", len(outcomes), got, want)
 	}
 	for k := uint64(0); k <= uint64(calls)+1; k++ {
-		if got := c.Reaches(p, k); got != (want >= k) {
+		if got := c.Reaches(&p, k); got != (want >= k) {
 			t.Fatalf("after %d completions (%d marked of %d): Reaches(%d) = %v", len(outcomes), want, calls, k, got)
 		}
 	}
@@ -66,8 +66,8 @@ func TestCountKeepsTheLastN(t *testing.T) {
 			}
 			checkAgainstTruth(t, c, p, outcomes)
 			calls, marks := c.Sum(3)
-			if calls != p.Calls() || marks != c.Marks(p) {
-				t.Fatalf("size %d after %d: Sum (%d, %d), position says (%d, %d)", n, i+1, calls, marks, p.Calls(), c.Marks(p))
+			if calls != p.Calls() || marks != c.Marks(&p) {
+				t.Fatalf("size %d after %d: Sum (%d, %d), position says (%d, %d)", n, i+1, calls, marks, p.Calls(), c.Marks(&p))
 			}
 		}
 	}
@@ -97,17 +97,17 @@ func TestCountTripped(t *testing.T) {
 	for range 4 {
 		p = add(c, 0, true)
 	}
-	if c.Tripped(p, 5, 0.5, Need(10, 0.5)) {
+	if c.Tripped(&p, 5, 0.5, Need(10, 0.5)) {
 		t.Fatal("tripped below the minimum number of calls")
 	}
-	if !c.Tripped(p, 4, 1, Need(10, 1)) {
+	if !c.Tripped(&p, 4, 1, Need(10, 1)) {
 		t.Fatal("4 failures in 4 calls did not reach a rate of 1")
 	}
 	for range 6 {
 		p = add(c, 0, false)
 	}
 	// 4 of 10 failed.
-	if c.Tripped(p, 10, 0.5, Need(10, 0.5)) || !c.Tripped(p, 10, 0.4, Need(10, 0.4)) {
+	if c.Tripped(&p, 10, 0.5, Need(10, 0.5)) || !c.Tripped(&p, 10, 0.4, Need(10, 0.4)) {
 		t.Fatal("4 of 10: wrong verdict at 0.5 or 0.4")
 	}
 }
@@ -120,7 +120,7 @@ func TestCountGenerationStartsEmpty(t *testing.T) {
 		t.Fatalf("another generation sees (%d, %d)", calls, marks)
 	}
 	p := add(c, 2, false)
-	if p.Calls() != 1 || c.Marks(p) != 0 || c.Reaches(p, 1) {
+	if p.Calls() != 1 || c.Marks(&p) != 0 || c.Reaches(&p, 1) {
 		t.Fatalf("first of generation 2 sees generation 1's marks: %+v", p)
 	}
 	if calls, _ := c.Sum(1); calls != 0 {
@@ -129,7 +129,7 @@ func TestCountGenerationStartsEmpty(t *testing.T) {
 	for range 5 {
 		p = add(c, 2, true)
 	}
-	if calls, marks := c.Sum(2); calls != 4 || marks != 4 || !c.Reaches(p, 4) {
+	if calls, marks := c.Sum(2); calls != 4 || marks != 4 || !c.Reaches(&p, 4) {
 		t.Fatalf("generation 2 full: (%d, %d)", calls, marks)
 	}
 	// Generation numbers wrap at 2^13: 8194 is 2.
@@ -175,14 +175,14 @@ func TestCountUnwrittenMarkOnlyDelays(t *testing.T) {
 	slot.Store(0) // as if its writer had not reached its slot write
 	add(c, 0, true)
 	p := add(c, 0, true)
-	if c.Reaches(p, 3) {
+	if c.Reaches(&p, 3) {
 		t.Fatal("a decision counted a mark that is not written")
 	}
-	if !c.Reaches(p, 2) || c.Marks(p) != 2 {
-		t.Fatalf("the written marks: Reaches(2) %v, Marks %d", c.Reaches(p, 2), c.Marks(p))
+	if !c.Reaches(&p, 2) || c.Marks(&p) != 2 {
+		t.Fatalf("the written marks: Reaches(2) %v, Marks %d", c.Reaches(&p, 2), c.Marks(&p))
 	}
 	slot.Store(written)
-	if !c.Reaches(p, 3) || c.Marks(p) != 3 {
+	if !c.Reaches(&p, 3) || c.Marks(&p) != 3 {
 		t.Fatal("once written, the mark is not counted")
 	}
 	// An unwritten mark between two written ones is known to be in the
@@ -191,10 +191,10 @@ func TestCountUnwrittenMarkOnlyDelays(t *testing.T) {
 	slot = &c.slots[(p3.idx-1)&c.mask]
 	written = slot.Load()
 	slot.Store(0)
-	if got := c.Marks(p3); got != 4 {
+	if got := c.Marks(&p3); got != 4 {
 		t.Fatalf("Marks with an unwritten mark between written ones: %d, want 4", got)
 	}
-	if !c.Reaches(p3, 4) {
+	if !c.Reaches(&p3, 4) {
 		t.Fatal("Reaches(4) needs only the oldest mark")
 	}
 	slot.Store(written)
@@ -212,14 +212,14 @@ func TestCountLateMarkNeverOverwritesANewerOne(t *testing.T) {
 	if !c.head.CompareAndSwap(h, nh) {
 		t.Fatal("head moved")
 	}
-	late := c.markOf(Pos{seq: 0, idx: 0, gen: 0})
+	late := c.markOf(&Pos{seq: 0, idx: 0, gen: 0})
 	add(c, 0, true)      // mark 1
 	p := add(c, 0, true) // mark 2: slot 0 again
 	if c.slots[0].CompareAndSwap(old, late) {
 		t.Fatal("the late mark replaced mark 2")
 	}
-	if !c.Reaches(p, 2) || c.Marks(p) != 2 {
-		t.Fatalf("window after the late write: Marks %d", c.Marks(p))
+	if !c.Reaches(&p, 2) || c.Marks(&p) != 2 {
+		t.Fatalf("window after the late write: Marks %d", c.Marks(&p))
 	}
 }
 
@@ -232,7 +232,7 @@ func TestCountOldMarksNeverReturn(t *testing.T) {
 	add(c, 0, true)
 	for i := range 10 << bits {
 		p := add(c, 0, false)
-		if i >= 3 && (c.Reaches(p, 1) || c.Marks(p) != 0) {
+		if i >= 3 && (c.Reaches(&p, 1) || c.Marks(&p) != 0) {
 			t.Fatalf("after %d unmarked completions the mark is back in the window", i+1)
 		}
 		if _, m := c.Sum(0); i >= 3 && m != 0 {
@@ -260,12 +260,12 @@ func TestCountSweepKeepsRecentMarks(t *testing.T) {
 	for i := range 1<<(bits-2) - 1 {
 		p = add(c, 0, i%2 == 1)
 	}
-	before := c.Marks(p)
+	before := c.Marks(&p)
 	p = add(c, 0, false) // reaches a multiple of 2^(bits-2): sweeps
 	if c.sweeps.Load() != 1 {
 		t.Fatalf("%d sweeps, want 1", c.sweeps.Load())
 	}
-	if got := c.Marks(p); got != 1 || before != 2 {
+	if got := c.Marks(&p); got != 1 || before != 2 {
 		t.Fatalf("marks %d before the sweep (want 2), %d after (want 1)", before, got)
 	}
 	valid := 0
@@ -279,7 +279,7 @@ func TestCountSweepKeepsRecentMarks(t *testing.T) {
 	}
 	// Marks of another generation are cleared, a later generation stops it.
 	add(c, 1, true)
-	c.sweep(Pos{gen: 0, seq: 5})
+	c.sweep(&Pos{gen: 0, seq: 5})
 	if c.slots[0].Load()&sValid == 0 {
 		t.Fatal("a sweep of an earlier generation cleared a later one's mark")
 	}
@@ -313,9 +313,9 @@ func TestCountConcurrentAnswersAreTrue(t *testing.T) {
 					v = 2
 				}
 				order[p.seq].Store(v)
-				a := answer{p: p, marks: c.Marks(p)}
+				a := answer{p: p, marks: c.Marks(&p)}
 				for k := range a.reached {
-					a.reached[k] = c.Reaches(p, uint64(k))
+					a.reached[k] = c.Reaches(&p, uint64(k))
 				}
 				answers[g] = append(answers[g], a)
 			}
@@ -435,8 +435,8 @@ func TestCountPendingSuccesses(t *testing.T) {
 		t.Fatal("a waiting success did not end the run")
 	}
 	p := addClaiming(c, 1, true)
-	if p.seq != 6 || p.Calls() != 7 || c.Marks(p) != 2 {
-		t.Fatalf("the mark after 5 waiting successes: seq %d, calls %d, marks %d; want 6, 7, 2", p.seq, p.Calls(), c.Marks(p))
+	if p.seq != 6 || p.Calls() != 7 || c.Marks(&p) != 2 {
+		t.Fatalf("the mark after 5 waiting successes: seq %d, calls %d, marks %d; want 6, 7, 2", p.seq, p.Calls(), c.Marks(&p))
 	}
 	if c.pending(1) != 0 || c.Run(1) != 1 {
 		t.Fatalf("after the claim: %d waiting, run %d", c.pending(1), c.Run(1))
@@ -475,7 +475,7 @@ func TestCountPendingConcurrent(t *testing.T) {
 			for i := range per {
 				if (i+g)%7 == 0 {
 					p := addClaiming(c, 3, true)
-					if m := c.Marks(p); m > p.Calls() || m == 0 {
+					if m := c.Marks(&p); m > p.Calls() || m == 0 {
 						bad.Add(1)
 					}
 				} else {
@@ -513,13 +513,13 @@ func TestCountBlindUntilClaimed(t *testing.T) {
 	}
 	need := Need(10, 0.5)
 	p, ok := c.TryAdd(c.Head(), 0, true, nil)
-	if !ok || !p.blind || c.Tripped(p, 10, 0.5, need) {
-		t.Fatalf("a mark recorded without a claim: blind %v, tripped %v", p.blind, c.Tripped(p, 10, 0.5, need))
+	if !ok || !p.blind || c.Tripped(&p, 10, 0.5, need) {
+		t.Fatalf("a mark recorded without a claim: blind %v, tripped %v", p.blind, c.Tripped(&p, 10, 0.5, need))
 	}
 	// Claimed, the six successes come before the next mark: 2 of 10.
 	p = addClaiming(c, 0, true)
-	if p.blind || c.Tripped(p, 10, 0.5, need) || c.Marks(p) != 2 {
-		t.Fatalf("after the claim: blind %v, marks %d", p.blind, c.Marks(p))
+	if p.blind || c.Tripped(&p, 10, 0.5, need) || c.Marks(&p) != 2 {
+		t.Fatalf("after the claim: blind %v, marks %d", p.blind, c.Marks(&p))
 	}
 }
 
@@ -544,23 +544,27 @@ func TestCountFullCellGoesToTheHead(t *testing.T) {
 	}
 }
 
-// The run of failures with successes in cells: a success counted after the
-// newest failure ends the run; ones counted before it do not.
+// The run of failures with successes in cells: a waiting success ends the
+// run (waiting successes are the newest completions); once a mark claims
+// it, it is placed before that mark and the run counts from there.
 func TestCountRunWithCells(t *testing.T) {
 	c := NewCount(8)
 	c.Spread()
 	pend(c, 0)
-	add(c, 0, true) // blind: the success stays in its cell
+	if got := c.Run(0); got != 0 {
+		t.Fatalf("a waiting success: run %d, want 0", got)
+	}
+	addClaiming(c, 0, true) // claims the success, which goes before it
 	if got := c.Run(0); got != 1 {
 		t.Fatalf("success, then failure: run %d, want 1", got)
 	}
-	add(c, 0, true)
+	addClaiming(c, 0, true)
 	pend(c, 0)
 	if got := c.Run(0); got != 0 {
 		t.Fatalf("then a success: run %d, want 0", got)
 	}
-	add(c, 0, true)
-	add(c, 0, true)
+	addClaiming(c, 0, true)
+	addClaiming(c, 0, true)
 	if got := c.Run(0); got != 2 {
 		t.Fatalf("then two failures: run %d, want 2", got)
 	}
