@@ -152,7 +152,14 @@ func (a *adder) lastFail() int64 {
 // add adds one to counter c of total k, as returned by counter.
 func (a *adder) add(c *atomic.Uint64, k int) {
 	if c != &a.base.n[k] {
-		c.Add(1)
+		// A stripe: CAS first, so a stripe shared with a goroutine on
+		// another core shows up (see window.Collided).
+		if old := c.Load(); !c.CompareAndSwap(old, old+1) {
+			if st := a.stripes.Load(); st != nil {
+				window.Collided(len(*st))
+			}
+			c.Add(1)
+		}
 		return
 	}
 	old := c.Load()

@@ -76,11 +76,11 @@ func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide boo
 // its core once the window is contended (see window.Count). A marked one,
 // or a success that finds its cell full, takes its place in the head and
 // claims the successes waiting in cells first: they completed before it and
-// take their places ahead of it, in its own head CAS. Successes it cannot
-// see there (counted in cells after its claim, or claimed by another
-// completion that has not placed them yet) are counted into its window as
-// late ones by Settle, from loads only: they stay where they are, and the
-// next marked completion places them.
+// take their places ahead of it, in its own head CAS. Successes claimed by
+// another completion that has not placed them yet are counted into its
+// window as late ones by Settle, from loads only; successes counted in
+// cells after its claim began are concurrent with it and wait for the next
+// marked completion.
 // It stores where the outcome landed in *p, and reports false if the
 // outcome is stale.
 func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) bool {
@@ -105,6 +105,12 @@ func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked b
 	}
 	var claimed uint64
 	for {
+		// Claim first, so the head loaded next is as fresh as it can be
+		// at the CAS. Claimed successes are kept across failed attempts:
+		// they are out of their cells and must land in a head CAS (or be
+		// dropped, as stale). A claim by a stale completion takes only
+		// cells of its own generation, whose window nobody reads.
+		claimed += c.Claim(gen)
 		h := c.Head()
 		// placed is read before the head CAS and Claimed (in Settle)
 		// after it: the difference bounds the successes in transit at
@@ -116,9 +122,6 @@ func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked b
 			c.Placed(claimed)
 			return false
 		}
-		// Claimed successes are kept across failed attempts: they are
-		// out of their cells and must land in this head CAS.
-		claimed += c.Claim(gen)
 		if !c.TryAddAt(h, gen, marked, &claimed, p) {
 			continue
 		}

@@ -274,7 +274,11 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *
 	if marked {
 		nh = nh&^hIdxMask | (at.idx+1)&hIdxMask
 		slot = &c.slots[at.idx&c.mask]
-		old = slot.Load() // before the head CAS: see below
+		// Read before the head CAS (see below), by an add of zero rather
+		// than a load: the line is taken for writing now, in one
+		// transfer, instead of shared now and taken again by the slot
+		// CAS below (the newest marks' lines are usually another core's).
+		old = slot.Add(0)
 	}
 	if !c.head.CompareAndSwap(h, nh) {
 		return false
@@ -357,48 +361,54 @@ func (c *Count) Cell() *atomic.Uint64 {
 // count ever overflows and the head keeps moving.
 func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full bool) {
 	gen &= genMask
+	next := v + 1
 	if uint16(v>>cGenShift) != gen {
-		return cell.CompareAndSwap(v, uint64(gen)<<cGenShift|1), false
-	}
-	if v&cCount+1 >= c.cellFull {
+		next = uint64(gen)<<cGenShift | 1
+	} else if v&cCount+1 >= c.cellFull {
 		return false, true
 	}
-	return cell.CompareAndSwap(v, v+1), false
+	if cell.CompareAndSwap(v, next) {
+		return true, false
+	}
+	// A cell whose count went up has another success counter on another
+	// core; one whose count went down was claimed, which marked
+	// completions do to every cell and is no reason to move.
+	if now := cell.Load(); uint16(now>>cGenShift) == gen && now&cCount > v&cCount {
+		if cs := c.cells.Load(); cs != nil {
+			Collided(len(*cs))
+		}
+	}
+	return false, false
 }
 
 // Claim takes the successes of generation gen that wait in cells and returns
-// how many it took. The caller adds them to the head by TryAdd, ahead of its
-// own completion, and keeps them across TryAdd attempts that fail; once
-// they are in the head (or dropped, as stale) it calls Placed.
+// how many it took. The caller adds them to the head by TryAddAt, ahead of
+// its own completion, and keeps them across attempts that fail; once they
+// are in the head (or dropped, as stale) it calls Placed.
 //
 // Until then they are in transit: in no cell and not in the head, where a
 // decision made meanwhile by another completion could miss them. Two
-// counters that only grow keep them in view. Claim first sums the cells
-// (loads only) and adds that sum to Claimed, once, before it takes anything
-// from a cell; it then empties the cells one by one (announcing first any
-// successes beyond that sum) and adds what it announced but did not take (a
-// cell emptied meanwhile by another claim) to Placed. Placed adds the rest once it is in the head. So at any moment
-// Claimed minus Placed is at least the successes in transit, and a decision
-// that reads Placed before its head CAS and Claimed after it knows an upper
-// bound of the successes that completed before it and are not in the head
-// before it (see Settle).
+// counters that only grow keep them in view: Claim adds a cell's count to
+// Claimed before it takes it (and, if its CAS on the cell fails, adds the
+// same to Placed), and Placed adds to Placed once they are in the head. So
+// at any moment Claimed minus Placed is at least the successes in transit,
+// and a decision that reads Placed before its head CAS and Claimed after it
+// knows an upper bound of the successes claimed before it and not in the
+// head before it (see Settle). Claimed shares the head's line, which the
+// caller is about to CAS: the first add brings that line in, and the later
+// ones find it there.
+//
+// A claim empties every cell of gen it reaches, so a success counted in a
+// cell before a claim began is taken by that claim or by another one: a
+// success still waiting when a claimer CASes the head completed after its
+// claim began, concurrently with it (Settle and Run rely on this).
 func (c *Count) Claim(gen uint16) uint64 {
 	cs := c.cells.Load()
 	if cs == nil {
 		return 0
 	}
 	gen &= genMask
-	var want uint64
-	for i := range *cs {
-		if x := (*cs)[i].v.Load(); uint16(x>>cGenShift) == gen {
-			want += x & cCount
-		}
-	}
-	if want == 0 {
-		return 0
-	}
-	c.claimedAll.Add(want) // before any success leaves its cell
-	left := want           // announced and not taken yet
+	var n uint64
 	for i := range *cs {
 		v := &(*cs)[i].v
 		for {
@@ -407,41 +417,34 @@ func (c *Count) Claim(gen uint16) uint64 {
 			if uint16(x>>cGenShift) != gen || k == 0 {
 				break
 			}
-			if k > left {
-				// More than announced (successes counted since the
-				// sum): announce them too before taking them. A claim
-				// empties every cell it reaches, so a success counted
-				// in a cell before a claim began is taken by it or by
-				// another claim (Run relies on this).
-				c.claimedAll.Add(k - left)
-				want += k - left
-				left = k
-			}
+			c.claimedAll.Add(k) // before the successes leave their cell
 			if v.CompareAndSwap(x, x&^cCount) { // the cell keeps its generation
-				left -= k
+				n += k
 				break
 			}
+			c.placedAll.Add(k) // not taken after all
 		}
 	}
-	c.Placed(left) // announced but not taken: not in transit
-	return want - left
+	return n
 }
 
-// Settle returns p, the position of a completion recorded by TryAdd with
-// the successes it claimed (claimed, as passed to TryAdd) and with placed
-// read from PlacedSoFar before its head CAS, counting into its window as
-// late (Pos.Late) every success that may have completed before it without
-// being in the head before it: those waiting in cells now, and those in
-// transit. It reads cells before Claimed, so a success claimed in between
-// is counted (twice, which only lowers the rate the decision reads) rather
-// than missed. If no cells exist after the CAS, nothing was ever claimed
-// or waiting: p is exact as it is.
+// Settle completes *p, the position of a completion recorded by TryAddAt
+// with the successes it claimed (claimed, as passed to TryAddAt) and with
+// placed read from PlacedSoFar before its head CAS: it counts into its
+// window as late (Pos.Late) every success that completed before its claim
+// began and is not in the head before it. Those are in transit (claimed by
+// another completion that has not placed them yet), bounded from above by
+// Claimed now minus placed. Successes still waiting in cells completed
+// after its claim began (see Claim): they are concurrent with it, and the
+// window ending at it may leave them out, as the order that places them
+// after it does. If no cells exist after the CAS, nothing was ever claimed
+// or waiting: p is exact as it is. It reads only the head's line, which
+// the caller's CAS has just brought in.
 func (c *Count) Settle(p *Pos, placed, claimed uint64) {
 	if c.cells.Load() == nil {
 		return
 	}
-	waiting := c.pending(p.gen)
-	*p = p.Late(waiting + c.claimedAll.Load() - placed - claimed)
+	*p = p.Late(c.claimedAll.Load() - placed - claimed)
 }
 
 // Placed ends the transit of n claimed successes: they are in the head now,

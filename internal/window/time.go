@@ -161,8 +161,12 @@ func (t *Time) TryInc(c *atomic.Uint64, old uint64, gen uint16) bool {
 	if c.CompareAndSwap(old, next) {
 		return true
 	}
-	if t.sets.Load() == nil && t.isBase(c) {
-		t.spread()
+	if sets := t.sets.Load(); sets == nil {
+		if t.isBase(c) {
+			t.spread()
+		}
+	} else if !t.isBase(c) {
+		Collided(len(*sets)) // another core counts in this set
 	}
 	return false
 }

@@ -23,7 +23,10 @@
 // generation's window, wherever its goroutine is preempted.
 package window
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Figures are the outcomes a window currently holds.
 type Figures struct {
@@ -41,12 +44,48 @@ const genMask = 1<<GenBits - 1
 // Pick spreads goroutines over n per-core counter sets without a goroutine
 // id: a goroutine's stack address is stable while it runs and differs
 // between goroutines. The address is taken above 2 KiB (the smallest stack),
-// so the frames of one goroutine pick alike; a multiplicative hash mixes it,
-// and its top 32 bits, the best mixed, are scaled to [0, n).
+// so the frames of one goroutine pick alike; it is mixed with the current
+// salt (see Collided) by multiply, xor-shift, multiply, and the top 32 bits
+// of the result, the best mixed, are scaled to [0, n).
 func Pick(n int) int {
 	var marker byte
-	h := uint64(uintptr(unsafe.Pointer(&marker))>>11) * 0x9E3779B97F4A7C15
+	h := uint64(uintptr(unsafe.Pointer(&marker))>>11)*0x9E3779B97F4A7C15 + salt.v.Load()
+	h ^= h >> 31
+	h *= 0xBF58476D1CE4E5B9
 	return int((h >> 32) * uint64(n) >> 32)
+}
+
+// salt is mixed into every Pick. It changes only when Collided finds two
+// goroutines on one set, so it stays in every core's cache; it has a line
+// of its own so that no other variable's writes evict it.
+var salt struct {
+	_ [64]byte
+	v atomic.Uint64
+	_ [56]byte
+}
+
+// maxRepickSets bounds the set counts for which Collided changes the salt:
+// up to 32 sets (GOMAXPROCS 8), a new salt has a fair chance (at least 0.4
+// for 8 busy goroutines over 32 sets) of giving every busy goroutine a set
+// of its own. Over more cores some busy goroutines share a set whatever the
+// salt, and changing it would only move every goroutine's counting to
+// another line, again and again.
+const maxRepickSets = 32
+
+// Collided reports that a CAS on a word of one of n sets, picked by Pick,
+// failed: another goroutine, on another core, counts in the same set. The
+// hash of the stack address is fixed for a goroutine's life, so two
+// long-lived busy goroutines that pick alike would share one cache line for
+// as long as they run, at several times the cost of a set each. A new salt
+// gives every goroutine a new pick; if they still collide the next failure
+// changes it again. Concurrent reports of one collision change it once (a
+// CAS from the value read).
+func Collided(n int) {
+	if n > maxRepickSets {
+		return
+	}
+	s := salt.v.Load()
+	salt.v.CompareAndSwap(s, s+0x9E3779B97F4A7C15)
 }
 
 // SetsFor is how many per-core counter sets a contended counter spreads
