@@ -417,7 +417,7 @@ func (c *Count) Claim(gen uint16) uint64 {
 			if uint16(x>>cGenShift) != gen || k == 0 {
 				break
 			}
-			c.claimedAll.Add(k) // before the successes leave their cell
+			c.claimedAll.Add(k)                 // before the successes leave their cell
 			if v.CompareAndSwap(x, x&^cCount) { // the cell keeps its generation
 				n += k
 				break
