@@ -290,3 +290,34 @@ func TestOnStateChangeConcurrentOrder(t *testing.T) {
 		t.Fatalf("only %d transitions: the test did not exercise much", len(gens))
 	}
 }
+
+// Once the totals have spread over stripes, each failure stamps its own
+// stripe, and LastFailTime is the latest stamp of all, whichever stripe
+// holds it.
+func TestLastFailTimeAcrossStripes(t *testing.T) {
+	e := newEnv(t, Config{FailureThreshold: 100})
+	e.b.totals.spread()
+	st := *e.b.totals.stripes.Load()
+	e.adv(time.Hour)
+	e.fails(1)
+	first := e.now()
+	mine := -1
+	for i := range st {
+		if st[i].lastFail.Load() != 0 {
+			mine = i
+		}
+	}
+	if mine < 0 || e.b.totals.base.lastFail.Load() != 0 {
+		t.Fatalf("a failure after the spread stamped stripe %d and base %d", mine, e.b.totals.base.lastFail.Load())
+	}
+	other := (mine + 1) % len(st)
+	// Another stripe stamped at an earlier time, as by a goroutine that
+	// read the clock before and was preempted: the latest still wins.
+	e.adv(time.Second)
+	st[other].lastFail.Store(int64(time.Millisecond) + 1)
+	eq(t, "LastFailTime", e.counts().LastFailTime, first)
+	// A later stamp in any stripe is the latest.
+	later := e.b.now() + int64(time.Minute)
+	st[other].lastFail.Store(later + 1)
+	eq(t, "LastFailTime", e.counts().LastFailTime, e.b.timeAt(later))
+}

@@ -274,11 +274,16 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *
 	if marked {
 		nh = nh&^hIdxMask | (at.idx+1)&hIdxMask
 		slot = &c.slots[at.idx&c.mask]
-		// Read before the head CAS (see below), by an add of zero rather
-		// than a load: the line is taken for writing now, in one
-		// transfer, instead of shared now and taken again by the slot
-		// CAS below (the newest marks' lines are usually another core's).
-		old = slot.Add(0)
+		// Read before the head CAS (see below). Once cells exist (other
+		// cores complete calls too) the newest marks' lines are often
+		// another core's: an add of zero takes the line for writing now,
+		// in one transfer, instead of sharing it now and taking it again
+		// for the slot CAS below. A single core keeps the plain load.
+		if claimed != nil && *claimed > 0 || c.cells.Load() != nil {
+			old = slot.Add(0)
+		} else {
+			old = slot.Load()
+		}
 	}
 	if !c.head.CompareAndSwap(h, nh) {
 		return false

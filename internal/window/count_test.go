@@ -569,3 +569,53 @@ func TestCountRunWithCells(t *testing.T) {
 		t.Fatalf("then two failures: run %d, want 2", got)
 	}
 }
+
+// Successes claimed by one completion and not placed yet completed before
+// a marked completion that CASes the head meanwhile: Settle counts them
+// into its window as late. Successes counted in cells after its claim
+// began are concurrent with it and are left to the next claim.
+func TestSettleCountsTransitNotLaterPends(t *testing.T) {
+	c := NewCount(8)
+	add(c, 1, true) // the generation's window exists
+	c.Spread()
+	for range 3 {
+		pend(c, 1)
+	}
+	inTransit := c.Claim(1) // a completion that claimed and stalled
+	if inTransit != 3 {
+		t.Fatalf("claimed %d, want 3", inTransit)
+	}
+	var claimed uint64
+	claimed += c.Claim(1) // nothing left to claim
+	h := c.Head()
+	placed := c.PlacedSoFar()
+	pend(c, 1) // after the claim began: concurrent
+	var p Pos
+	if !c.TryAddAt(h, 1, true, &claimed, &p) {
+		t.Fatal("TryAddAt failed on an unchanged head")
+	}
+	c.Placed(claimed)
+	c.Settle(&p, placed, claimed)
+	if p.late != 3 {
+		t.Fatalf("late %d, want the 3 in transit", p.late)
+	}
+	// The window ending at it: 1 mark, the 3 late successes, itself.
+	if p.Calls() != 5 || c.Marks(&p) != 2 {
+		t.Fatalf("calls %d marks %d, want 5 and 2", p.Calls(), c.Marks(&p))
+	}
+	if c.pending(1) != 1 {
+		t.Fatalf("%d waiting, want the concurrent success", c.pending(1))
+	}
+	// Without cells nothing is late.
+	q := NewCount(8)
+	add(q, 1, true)
+	var none uint64
+	var r Pos
+	if !q.TryAddAt(q.Head(), 1, true, &none, &r) {
+		t.Fatal("TryAddAt failed")
+	}
+	q.Settle(&r, 0, 0)
+	if r.late != 0 || r.Calls() != 2 {
+		t.Fatalf("uncontended: late %d, calls %d", r.late, r.Calls())
+	}
+}

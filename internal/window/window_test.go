@@ -264,3 +264,58 @@ func TestPickDiffers(t *testing.T) {
 		t.Fatalf("16 goroutines hashed to %d values", len(seen))
 	}
 }
+
+// Collided gives every goroutine a new pick while a new salt can help (up
+// to maxRepickSets sets), and leaves picks alone over more sets.
+func TestCollidedRepicks(t *testing.T) {
+	pick := func() int { return Pick(1 << 20) } // one frame depth: one address
+	before := pick()
+	if pick() != before {
+		t.Fatal("Pick is not stable for one goroutine")
+	}
+	Collided(maxRepickSets + 1)
+	if pick() != before {
+		t.Fatal("a collision over more than maxRepickSets sets changed the salt")
+	}
+	Collided(maxRepickSets)
+	if pick() == before {
+		t.Fatal("a collision did not change the pick (1 in 2^20 by chance)")
+	}
+}
+
+// A pend whose CAS fails because another success was counted in the cell
+// repicks; one that fails because a marked completion claimed the cell
+// does not.
+func TestTryPendReportsOnlyRealCollisions(t *testing.T) {
+	c := NewCount(8)
+	c.Spread()
+	cell := c.Cell()
+	for range 3 {
+		if ok, _ := c.TryPend(cell, cell.Load(), 1); !ok {
+			t.Fatal("an uncontended pend failed")
+		}
+	}
+	s := salt.v.Load()
+	// Claimed since the caller loaded it: the count went down.
+	stale := cell.Load()
+	if c.Claim(1) != 3 {
+		t.Fatal("the claim took the wrong count")
+	}
+	if ok, _ := c.TryPend(cell, stale, 1); ok {
+		t.Fatal("a pend from a stale value succeeded")
+	}
+	if salt.v.Load() != s {
+		t.Fatal("a claim was taken for a collision")
+	}
+	// Another success since the caller loaded it: the count went up.
+	stale = cell.Load()
+	if ok, _ := c.TryPend(cell, stale, 1); !ok {
+		t.Fatal("pend failed")
+	}
+	if ok, _ := c.TryPend(cell, stale, 1); ok {
+		t.Fatal("a pend from a stale value succeeded")
+	}
+	if salt.v.Load() == s {
+		t.Fatal("two successes in one cell were not taken for a collision")
+	}
+}
