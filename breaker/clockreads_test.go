@@ -27,7 +27,8 @@ type timerCounter struct {
 func (c *timerCounter) Now() time.Time { c.reads.Add(1); return c.Fake.Now() }
 
 // The hot paths promise not to read the clock: a closed success without a
-// time window or slow-call rule, through every entry point, and a rejection
+// time window or slow-call rule, through every entry point, a call through a
+// disabled breaker without a slow-call rule, and a rejection
 // while open when the clock has timers (except one in rejectEvery).
 func TestHotPathsReadNoClock(t *testing.T) {
 	calls := map[string]func(b *Breaker) error{
@@ -56,6 +57,20 @@ func TestHotPathsReadNoClock(t *testing.T) {
 				if n := clk.reads.Load(); n != 0 {
 					t.Fatalf("%d clock reads for 100 closed successes (config %+v)", n, cfg)
 				}
+			}
+		})
+		t.Run("disabled/"+name, func(t *testing.T) {
+			clk := &nowCounter{fc: clock.NewFake(t0)}
+			b := mustNew(t, Config{Clock: clk})
+			b.Disable()
+			clk.reads.Store(0)
+			for range 100 {
+				if err := call(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := clk.reads.Load(); n != 0 {
+				t.Fatalf("%d clock reads for 100 calls through a disabled breaker", n)
 			}
 		})
 		t.Run("open-with-timer/"+name, func(t *testing.T) {
