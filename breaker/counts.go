@@ -129,12 +129,11 @@ func (a *adder) inc(k int) { a.add(a.counter(k), k) }
 // fail counts a failure at time now in the stripe the calling goroutine
 // adds to, and stamps that stripe's lastFail.
 func (a *adder) fail(now int64) {
-	c := a.counter(totFailure)
-	a.add(c, totFailure)
 	s := &a.base
 	if st := a.stripes.Load(); st != nil {
 		s = &(*st)[window.Pick(len(*st))]
 	}
+	a.add(&s.n[totFailure], totFailure)
 	s.lastFail.Store(now + 1)
 }
 

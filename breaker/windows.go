@@ -53,8 +53,7 @@ func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now 
 // which nobody reads any more).
 //
 // The positions stay in this frame and go by pointer: a Pos is seven words,
-// and copying two of them through returns cost a failure more than its
-// window CAS does.
+// too many to return in registers.
 func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool) (Reason, WindowCounts, bool) {
 	var pf, ps window.Pos
 	if !countInto(b, b.cwin, admitted, gen, failure, &pf) {
@@ -81,6 +80,7 @@ func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide boo
 // window as late ones by Settle, from loads only; successes counted in
 // cells after its claim began are concurrent with it and wait for the next
 // marked completion.
+//
 // It stores where the outcome landed in *p, and reports false if the
 // outcome is stale.
 func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) bool {

@@ -279,7 +279,7 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *
 		// another core's: an add of zero takes the line for writing now,
 		// in one transfer, instead of sharing it now and taking it again
 		// for the slot CAS below. A single core keeps the plain load.
-		if claimed != nil && *claimed > 0 || c.cells.Load() != nil {
+		if c.cells.Load() != nil {
 			old = slot.Add(0)
 		} else {
 			old = slot.Load()
