@@ -253,3 +253,28 @@ func TestContendedClassifiedSuccessesCounted(t *testing.T) {
 	eq(t, "window calls", b.Counts().Window.Calls, uint64(5))
 	eq(t, "successes", b.Counts().SuccessCalls, uint64(5))
 }
+
+// A RecordFailure whose goroutine is preempted right after reading the
+// clock, and then applied to a half-open period that began meanwhile, fails
+// that period's probing with the reading it took: it reads the clock once in
+// all, even when that reading is the breaker's origin (time 0).
+func TestHeldRecordFailureFailsLaterProbing(t *testing.T) {
+	fc := clock.NewFake(t0)
+	clk := &nowCounter{fc: fc}
+	rec := &recorder{}
+	b := mustNew(t, Config{FailureThreshold: 1, Timeout: time.Second, Clock: clk, OnStateChange: rec.on})
+	hold := fc.HoldNextRead()
+	done := make(chan struct{})
+	go func() { defer close(done); b.RecordFailure() }() // reads the clock at 0 and stops
+	<-hold.Reached
+	b.RecordFailure() // trips
+	fc.Advance(time.Second)
+	eq(t, "state", b.State(), StateHalfOpen)
+	clk.reads.Store(0)
+	hold.Release()
+	<-done
+	eq(t, "clock reads by the held failure after its release", clk.reads.Load(), int64(0))
+	ts := rec.all()
+	eq(t, "last transition", ts[len(ts)-1].Reason, ReasonProbeFailed)
+	eq(t, "failures", b.Counts().FailureCalls, uint64(2))
+}
