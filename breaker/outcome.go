@@ -207,7 +207,7 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	// sees the failure counted but the trip it causes not yet made.
 	var rateReason Reason
 	var wc WindowCounts
-	decide := (failure || slow) && (b.s.failRate > 0 || b.s.slowRate > 0) && kind != kindDisabled
+	decide := (failure || slow) && (b.s.failRate != 0 || b.s.slowRate != 0) && kind != kindDisabled
 	if b.cwin != nil {
 		var ok bool
 		if rateReason, wc, ok = b.countAdd(admitted, gen, failure, slow, decide); !ok {

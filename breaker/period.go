@@ -139,14 +139,14 @@ func (b *Breaker) moveThen(w, nw uint64, t Transition, after func()) bool {
 // openDuration is the length of the streak-th consecutive open period.
 func (b *Breaker) openDuration(streak uint32) int64 {
 	d := b.s.timeout
-	if b.s.backoffMult != 0 && streak > 1 {
+	if b.s.backoffMult != 0 && streak >= 2 {
 		f := float64(d)
 		for i := uint32(1); i < streak && f < float64(b.s.backoffMax); i++ {
 			f *= b.s.backoffMult
 		}
 		d = int64(min(f, float64(b.s.backoffMax)))
 	}
-	if b.s.jitter > 0 {
+	if b.s.jitter != 0 {
 		d -= int64(float64(d) * b.s.jitter * rand.Float64())
 	}
 	return max(d, 1)

@@ -96,7 +96,7 @@ func (f *Fake) Set(t time.Time) {
 // "immediately"; it never fires inside AfterFunc itself.
 func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
 	t := &fakeTimer{clock: f, fn: fn}
-	t.when.Store(-1)
+	t.when.Store(disarmed)
 	for {
 		old := f.timers.Load()
 		var next []*fakeTimer
@@ -134,7 +134,7 @@ func (f *Fake) fire() {
 		if next == nil {
 			return
 		}
-		if next.when.CompareAndSwap(nextWhen, -1) {
+		if next.when.CompareAndSwap(nextWhen, disarmed) {
 			next.fn()
 		}
 	}
@@ -143,8 +143,12 @@ func (f *Fake) fire() {
 type fakeTimer struct {
 	clock *Fake
 	fn    func()
-	when  atomic.Int64 // deadline as an offset of the fake clock; -1 when disarmed
+	when  atomic.Int64 // deadline as an offset of the fake clock; disarmed when not armed
 }
+
+// disarmed is fakeTimer.when of a timer that is not armed: every deadline is
+// an offset >= 0.
+const disarmed = -1
 
 // Reset re-arms the timer to fire once the fake clock has advanced by d from
 // now, and reports whether it was armed.
@@ -153,4 +157,4 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 }
 
 // Stop disarms the timer and reports whether it was armed.
-func (t *fakeTimer) Stop() bool { return t.when.Swap(-1) >= 0 }
+func (t *fakeTimer) Stop() bool { return t.when.Swap(disarmed) >= 0 }
