@@ -455,7 +455,7 @@ func (c *Count) Settle(p *Pos, placed, claimed uint64) {
 // Placed ends the transit of n claimed successes: they are in the head now,
 // or were dropped because their generation is over.
 func (c *Count) Placed(n uint64) {
-	if n > 0 {
+	if n != 0 {
 		c.placedAll.Add(n)
 	}
 }
