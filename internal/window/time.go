@@ -254,9 +254,7 @@ func (t *Time) Advance(p uint64, gen uint16) {
 		if c == 0 { // nothing published yet
 			first = 0
 		}
-		if p-first > t.n {
-			first = p - t.n
-		}
+		first = max(first, p-min(p, t.n)) // the last B+1 boundaries at most
 		for q := first; q <= p; q++ {
 			t.write(q, gen, v)
 		}
