@@ -100,18 +100,28 @@ func TestGroupExhaustedOrderRescansBeforeCreating(t *testing.T) {
 	assert.True(t, g.full.Load())
 }
 
-// fullOfForced makes every breaker of a group of 32 buckets, one per bucket,
-// forced open, and has a Get of a new key refused. It returns the keys by
-// bucket and their breakers.
-func fullOfForced(t *testing.T) (*Group, []string, []*Breaker) {
+// onePerBucket makes a group of 32 buckets with the given idle time and one
+// breaker in each bucket. It returns the keys by bucket and their breakers.
+func onePerBucket(t *testing.T, idle time.Duration) (*Group, *clock.Fake, []string, []*Breaker) {
 	t.Helper()
-	g, _ := fakeGroup(t, 32, time.Hour)
+	g, fc := fakeGroup(t, 32, idle)
 	require.EqualValues(t, 31, g.mask)
 	ks := oneKeyPerBucket(g)
 	bs := make([]*Breaker, len(ks))
 	for i, k := range ks {
 		bs[i] = get(t, g, k)
-		require.NoError(t, bs[i].ForceOpen(0))
+	}
+	return g, fc, ks, bs
+}
+
+// fullOfForced makes every breaker of a group of 32 buckets, one per bucket,
+// forced open, and has a Get of a new key refused. It returns the keys by
+// bucket and their breakers.
+func fullOfForced(t *testing.T) (*Group, []string, []*Breaker) {
+	t.Helper()
+	g, _, ks, bs := onePerBucket(t, time.Hour)
+	for _, b := range bs {
+		require.NoError(t, b.ForceOpen(0))
 	}
 	_, err := g.Get("new")
 	require.ErrorIs(t, err, ErrGroupFull)
@@ -152,13 +162,7 @@ func TestGroupFullProbeLooksAtTheNextBuckets(t *testing.T) {
 // breakers, the one just after the hand is dropped and the one 12 buckets on
 // stays.
 func TestGroupSweepLooksAtTheNextBuckets(t *testing.T) {
-	g, fc := fakeGroup(t, 32, time.Minute)
-	require.EqualValues(t, 31, g.mask)
-	ks := oneKeyPerBucket(g)
-	bs := make([]*Breaker, len(ks))
-	for i, k := range ks {
-		bs[i] = get(t, g, k)
-	}
+	g, fc, ks, bs := onePerBucket(t, time.Minute)
 	h := g.hand.Load()
 	near, far := (h+1)&g.mask, (h+12)&g.mask
 	fc.Advance(time.Minute)
