@@ -61,13 +61,29 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 				}
 				break
 			}
-			if now-b.leaseStamp.Load() < b.s.lease {
+			l := b.lease.Load()
+			if !reclaimDecided(l, genOf(w)) && now-leaseTime(l) < b.s.lease {
 				return Ticket{}, b.reject(w)
 			}
 			// Every slot has been held for a whole lease with no admission
 			// since: reclaim them all under a new generation (their tickets
-			// turn stale) and take the first slot.
-			b.stampLease(now)
+			// turn stale) and take the first slot. The decision is the CAS
+			// on the lease from the stamp it was judged on; if another
+			// goroutine decided already (reclaimDecided), this one carries
+			// the same decision out, so nobody is turned away while the
+			// slots it waits for are being reclaimed.
+			nl := reclaimStamp(l, now, genOf(w))
+			if b.word.Load() != w || !b.lease.CompareAndSwap(l, nl) {
+				break // the word or the lease moved: decide again
+			}
+			if testHookReclaimDecided != nil {
+				testHookReclaimDecided()
+			}
+			if b.lease.Load() != nl {
+				// Stamped since: an admission (whose slot may be in a word
+				// equal to w again), or another carrier. Decide again.
+				break
+			}
 			nw := pack(phaseHalfOpen, nextGen(w), halfOpenPayload(1, succ, streak))
 			if t, ok := b.moveAdmit(w, nw, Transition{Reason: ReasonProbeLeaseExpired, At: b.timeAt(now)}, now); ok {
 				return t, nil
@@ -83,17 +99,79 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 	}
 }
 
-// stampLease moves the lease stamp forward to now, never back: a goroutine
-// that read the clock long ago and was preempted cannot make a probe's lease
-// look older than it is.
+// The probe lease.
+//
+// A half-open breaker whose every slot has been held for ProbeLease with no
+// admission since reclaims the slots. Its stamp, b.lease, is one word:
+//
+//	 63                                                   2     1        0
+//	+------------------------------------------------------+---------+--------+
+//	| time of the latest half-open admission, ns (62 bits)  | reclaim | parity |
+//	+------------------------------------------------------+---------+--------+
+//
+// Every admission (a probe, the entry into half-open, a reclaim) writes the
+// stamp before the CAS on the word that admits it, so the stamp is never
+// older than any admitted probe: a goroutine that finds it a lease old knows
+// that no slot was taken since. Its time never moves back (a goroutine that
+// read the clock long ago cannot make a lease look older than it is). A
+// failed admitting CAS leaves the stamp newer than needed, which can only
+// delay a reclaim.
+//
+// A reclaim is decided by a CAS from the very stamp that was judged a lease
+// old to one with the reclaim bit and the parity of the generation whose
+// slots it takes; then the word's CAS carries it out. Between the two, other
+// callers find the slots full, and the stamp fresh: a stamp of time alone
+// would have them rejected although every slot they wait for is being
+// reclaimed. The reclaim bit tells them instead that the slots of their
+// generation were judged expired and that no admission has stamped since
+// (an admission clears the bit), so they may carry the reclaim out
+// themselves; whoever wins the word's CAS takes the first slot of the new
+// generation, and the others find it as any admission would.
+//
+// The parity keeps that permission to the generation that was judged: the
+// reclaimer's own slot is in the next generation, whose callers read the
+// stamp as a time (fresh), so a full breaker of one slot is never reclaimed
+// again at once. A goroutine records a decision only if the word is still
+// the one it judged, right before the lease's CAS; one recorded just after
+// that generation ended is harmless, because a later generation of the same
+// parity has its slots filled by admissions, each of which stamps the lease
+// and clears the decision before its slot is taken.
+const (
+	leaseReclaim = 1 << 1
+	leaseParity  = 1
+	leaseShift   = 2
+)
+
+func leaseTime(l uint64) int64 { return int64(l >> leaseShift) }
+
+// reclaimDecided reports whether stamp l records a reclaim decided for
+// generation gen's slots (or one of the same parity, see above) with no
+// admission since.
+func reclaimDecided(l uint64, gen uint16) bool {
+	return l&leaseReclaim != 0 && l&leaseParity == uint64(gen&1)
+}
+
+// reclaimStamp returns stamp l with the time moved to now (never back) and
+// the reclaim of generation gen's slots recorded.
+func reclaimStamp(l uint64, now int64, gen uint16) uint64 {
+	return uint64(max(leaseTime(l), now))<<leaseShift | leaseReclaim | uint64(gen&1)
+}
+
+// stampLease stamps an admission at now, before the CAS that makes it: the
+// time moves forward to now, never back, and a recorded reclaim is cleared.
 func (b *Breaker) stampLease(now int64) {
 	for {
-		old := b.leaseStamp.Load()
-		if old >= now || b.leaseStamp.CompareAndSwap(old, now) {
+		old := b.lease.Load()
+		l := uint64(max(leaseTime(old), now)) << leaseShift
+		if old == l || b.lease.CompareAndSwap(old, l) {
 			return
 		}
 	}
 }
+
+// testHookReclaimDecided, set only by tests, runs right after a reclaim was
+// decided on the lease and before the word's CAS that carries it out.
+var testHookReclaimDecided func()
 
 // probeTicket returns the ticket of a probe admitted under generation gen,
 // whose slot the caller has taken in the word: it claims a free entry in

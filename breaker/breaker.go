@@ -43,11 +43,10 @@ type Breaker struct {
 	// that starts the period and is trusted only while it matches the word
 	// (openRecord.matches).
 	openRec atomic.Pointer[openRecord]
-	// leaseStamp is the time of the most recent half-open admission (ns since
-	// origin). It is written before the admitting CAS, so it is never older
-	// than any admitted probe; a failed CAS can only make it newer than
-	// needed, which delays a reclaim but never brings one forward.
-	leaseStamp atomic.Int64
+	// lease is the probe lease's stamp (see admit.go, "The probe lease"):
+	// the time of the most recent half-open admission and whether it was a
+	// reclaim, with the parity of the generation reclaimed.
+	lease atomic.Uint64
 	// timer reports the end of open periods; created at the first one.
 	timer atomic.Pointer[timerBox]
 
