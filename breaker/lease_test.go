@@ -131,3 +131,39 @@ func TestLeaseReclaimAbandonedAfterNewAdmission(t *testing.T) {
 	fresh.Done(nil)
 	require.Equal(t, StateClosed, b.State(), "the fresh probe's result counts")
 }
+
+// A caller that carries out a reclaim decided by a goroutine whose clock
+// reading is newer than its own never moves the lease back: the new slot's
+// lease runs from the newer reading.
+func TestLeaseCarrierNeverMovesLeaseBack(t *testing.T) {
+	b, fc, _ := leaseBreaker(t, 1, nil)
+	fc.Advance(10 * time.Second) // 11s: the slot has held a whole lease
+	hold := fc.HoldNextRead()
+	carried := make(chan error, 1)
+	var carrier Ticket
+	go func() {
+		var err error
+		carrier, err = b.Allow() // reads 11s and stops
+		carried <- err
+	}()
+	<-hold.Reached
+	fc.Advance(5 * time.Second) // 16s
+	reached, release := holdReclaimDecision(t)
+	decided := make(chan error, 1)
+	go func() { _, err := b.Allow(); decided <- err }() // decides at 16s, stops
+	<-reached
+	hold.Release()
+	require.NoError(t, <-carried, "the carrier takes the slot")
+	close(release)
+	require.ErrorIs(t, <-decided, ErrTooManyRequests)
+
+	fc.Advance(10*time.Second - time.Nanosecond) // just under a lease after 16s
+	_, err := b.Allow()
+	require.ErrorIs(t, err, ErrTooManyRequests, "the lease runs from 16s, not from the carrier's 11s")
+	fc.Advance(time.Nanosecond)
+	next, err := b.Allow()
+	require.NoError(t, err)
+	carrier.Done(nil) // reclaimed: stale
+	next.Done(nil)
+	require.Equal(t, StateClosed, b.State())
+}
