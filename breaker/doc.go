@@ -59,7 +59,10 @@
 //     nothing else: a slow call admitted while closed can neither trip nor
 //     close a later half-open breaker. Generations are numbered modulo 8192
 //     (13 bits of the state word), so a result that arrives after exactly a
-//     multiple of 8192 further transitions is taken for current.
+//     multiple of 8192 further transitions is taken for current. What a
+//     period left in the windows and in the stuck-call counts never comes
+//     back: each transition first empties whatever still carries the
+//     number of the generation it starts.
 //   - Windows. A count window holds exactly the last WindowSize completions
 //     of the closed period; a time window the completions since the start
 //     of its oldest bucket. Every figure a rate rule decides on, or that

@@ -109,6 +109,7 @@ func (b *Breaker) move(w, nw uint64, t Transition) bool { return b.moveThen(w, n
 // moveThen is move with after run between a won CAS and the delivery of
 // its transition, so that listeners see the transition's record published.
 func (b *Breaker) moveThen(w, nw uint64, t Transition, after func()) bool {
+	b.forget(w, nw)
 	n := b.notify.Load()
 	if n == nil {
 		if !b.word.CompareAndSwap(w, nw) {
@@ -134,6 +135,29 @@ func (b *Breaker) moveThen(w, nw uint64, t Transition, after func()) bool {
 	}
 	n.resolve(e, won)
 	return won
+}
+
+// forget empties what the windows and the stuck-call counts still hold of
+// generation genOf(nw) from the period that had that number 8192
+// transitions (or a multiple) ago, before the CAS that replaces w by nw
+// (see the window package doc). While the word holds w, that generation is
+// nobody's; once another goroutine has replaced w, it stops, because that
+// goroutine forgot before its own CAS and the words may be the new
+// period's.
+func (b *Breaker) forget(w, nw uint64) {
+	g := genOf(nw)
+	if b.cwin != nil {
+		b.cwin.Forget(g, &b.word, w)
+	}
+	if b.cslow != nil {
+		b.cslow.Forget(g, &b.word, w)
+	}
+	if b.twin != nil {
+		b.twin.Forget(g, &b.word, w)
+	}
+	if b.stuck != nil {
+		b.stuck.forget(g, w)
+	}
 }
 
 // openDuration is the length of the streak-th consecutive open period.

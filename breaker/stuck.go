@@ -1,6 +1,10 @@
 package breaker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/fusebox-go/fusebox/internal/window"
+)
 
 // The stuck-call rule (Config.MaxStuckCalls): a closed breaker trips when
 // more than MaxStuckCalls calls admitted in its current closed period have
@@ -96,6 +100,20 @@ func (s *stuckCalls) done(gen uint16, start int64) {
 			return
 		}
 	}
+}
+
+// forget empties the ring slots and the accumulator that still count calls
+// of generation gen from the period that had that number 8192 transitions
+// (or a multiple) ago, before the CAS that replaces the word w by one of
+// generation gen (see window.Forget): their calls in flight must not count
+// as the new period's stuck calls.
+func (s *stuckCalls) forget(gen uint16, w uint64) {
+	for i := range s.ring {
+		if !window.ForgetWord(&s.ring[i], stGenShift, gen, s.word, w) {
+			return
+		}
+	}
+	window.ForgetWord(&s.old, stGenShift, gen, s.word, w)
 }
 
 // addOld adds delta (modulo 2^51) to the accumulator of generation gen. An

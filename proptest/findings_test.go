@@ -108,6 +108,50 @@ func TestFinding4GenerationWrap(t *testing.T) {
 			t.Fatalf("window %+v after 5000 resets and one failure; want 1 call", w)
 		}
 	})
+	// Exactly 8192 transitions later the generation number is the same
+	// again: what the old period left in a window no period wrote since
+	// must not come back as the new period's.
+	windows := map[string]breaker.Config{
+		"count window": {FailureRateThreshold: 0.5, WindowSize: 10, MinimumCalls: 2},
+		"time window":  {FailureRateThreshold: 0.5, WindowType: breaker.TimeWindow, MinimumCalls: 2},
+		"slow calls":   {SlowCallRateThreshold: 0.5, SlowCallDuration: time.Second, WindowSize: 10, MinimumCalls: 2},
+	}
+	for name, cfg := range windows {
+		t.Run(name+": nothing comes back after 8192 transitions", func(t *testing.T) {
+			b, clk := newFake(t, cfg, true)
+			tk, err := b.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(time.Second) // slow, if slow calls are timed
+			tk.Done(errors.New("down"))
+			for range 8192 {
+				b.Reset()
+			}
+			if w := b.Counts().Window; w.Calls != 0 || w.Failures != 0 || w.Slow != 0 {
+				t.Fatalf("window %+v after 8192 resets; want empty", w)
+			}
+			b.RecordFailure() // 1 of 1, under MinimumCalls: with the old failure it would be 2 of 2
+			if s := b.State(); s != breaker.StateClosed {
+				t.Fatalf("state %v: an 8192-transition-old failure counted toward a trip", s)
+			}
+		})
+	}
+	t.Run("stuck calls: none come back after 8192 transitions", func(t *testing.T) {
+		b, clk := newFake(t, breaker.Config{FailureThreshold: 5, SlowCallDuration: time.Second, MaxStuckCalls: 1}, true)
+		for range 2 {
+			if _, err := b.Allow(); err != nil { // never finished
+				t.Fatal(err)
+			}
+		}
+		for range 8192 {
+			b.Reset()
+		}
+		clk.Advance(2 * time.Second) // the two would be stuck now
+		if s := b.State(); s != breaker.StateClosed {
+			t.Fatalf("state %v: calls in flight 8192 transitions ago counted as this period's stuck calls", s)
+		}
+	})
 }
 
 // Finding 5: RecordSuccess and RecordFailure do not end an open or forced

@@ -346,6 +346,30 @@ func (c *Count) spread() {
 	}
 }
 
+// Forget empties the head, the cells and the slots that still hold
+// completions or marks of generation gen from the period that had that
+// number 8192 transitions (or a multiple) ago; the caller is about to
+// replace the breaker's word *word, now w, by one of generation gen (see
+// the package doc). It reads every slot, so it costs a pass over the ring:
+// it runs once per transition of the breaker, never on a call.
+func (c *Count) Forget(gen uint16, word *atomic.Uint64, w uint64) {
+	if !ForgetWord(&c.head, hGenShift, gen, word, w) {
+		return
+	}
+	if cs := c.cells.Load(); cs != nil {
+		for i := range *cs {
+			if !ForgetWord(&(*cs)[i].v, cGenShift, gen, word, w) {
+				return
+			}
+		}
+	}
+	for i := range c.slots {
+		if !ForgetWord(&c.slots[i], hGenShift, gen, word, w) {
+			return
+		}
+	}
+}
+
 // Cell returns the cell the calling goroutine adds successes to, or nil
 // while successes still go to the head.
 func (c *Count) Cell() *atomic.Uint64 {

@@ -106,6 +106,50 @@ func NewTime(width int64, n int) *Time {
 	return &Time{width: width, n: uint64(n), ring: make([]snapshot, n+1)}
 }
 
+// Forget empties the counters and drops the snapshots that still hold
+// generation gen's figures from the period that had that number 8192
+// transitions (or a multiple) ago; the caller is about to replace the
+// breaker's word *word, now w, by one of generation gen (see the package
+// doc). A dropped snapshot reads as missing, which Sum treats as it treats
+// one being rewritten. A snapshot being written is left to its writer,
+// which tags it with the generation current when it summed (not gen: gen is
+// nobody's until the caller's CAS). It runs once per transition, never on a
+// call.
+func (t *Time) Forget(gen uint16, word *atomic.Uint64, w uint64) {
+	for k := range t.base.c {
+		if !ForgetWord(&t.base.c[k], tGenShift, gen, word, w) {
+			return
+		}
+	}
+	if sets := t.sets.Load(); sets != nil {
+		for i := range *sets {
+			for k := range (*sets)[i].c {
+				if !ForgetWord(&(*sets)[i].c[k], tGenShift, gen, word, w) {
+					return
+				}
+			}
+		}
+	}
+	gen &= genMask
+	for i := range t.ring {
+		e := &t.ring[i]
+		for {
+			ver := e.ver.Load()
+			if ver&verValid == 0 || ver&verBusy != 0 || uint16(ver>>verGenSh)&genMask != gen {
+				break
+			}
+			if word.Load() != w {
+				return
+			}
+			// Invalid and not busy: the next writer of this slot takes it
+			// as it takes an empty one.
+			if e.ver.CompareAndSwap(ver, ver&^verValid) {
+				break
+			}
+		}
+	}
+}
+
 // Width returns the width of a bucket in ns.
 func (t *Time) Width() int64 { return t.width }
 

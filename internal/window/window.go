@@ -21,6 +21,13 @@
 // use the two-step protocol of each shape (load, check the breaker, CAS), so
 // a completion admitted under an earlier generation never changes a later
 // generation's window, wherever its goroutine is preempted.
+//
+// Generations are numbered modulo 2^GenBits, so a generation number comes
+// back every 8192 transitions. Before a transition that starts generation
+// g, the breaker calls Forget(g) on each window, which empties every word
+// still tagged g by the period that had that number 8192 (or more)
+// transitions earlier: without it, a window that no later period wrote
+// would show that old period's figures as the new one's.
 package window
 
 import (
@@ -92,3 +99,31 @@ func Collided(n int) {
 // over: four per core, so that two busy goroutines rarely pick the same one,
 // at most 64.
 func SetsFor(procs int) int { return min(max(4*procs, 4), 64) }
+
+// ForgetWord empties *x, tagged with the generation in its top GenBits bits
+// above shift, if that generation is gen: it becomes empty and tagged
+// gen+1 (a generation that ran 8191 transitions ago and is over), which
+// every reader of gen counts as nothing and the first writer of gen
+// replaces. It gives up as soon as *word no longer holds w, the word the
+// caller is about to replace: another goroutine has made the transition
+// (having forgotten first), and gen's words may be the new period's own.
+//
+// Why it never empties a word the new period wrote: such a write follows
+// the CAS that publishes gen, which follows every load of *word here that
+// found w; the write changes *x after this load of it, so the CAS on *x
+// below fails.
+func ForgetWord(x *atomic.Uint64, shift uint, gen uint16, word *atomic.Uint64, w uint64) bool {
+	gen &= genMask
+	for {
+		v := x.Load()
+		if uint16(v>>shift)&genMask != gen {
+			return true
+		}
+		if word.Load() != w {
+			return false
+		}
+		if x.CompareAndSwap(v, uint64((gen+1)&genMask)<<shift) {
+			return true
+		}
+	}
+}
