@@ -233,7 +233,9 @@ func (f *Fleet) Close() error {
 type Status struct {
 	// Instance is this replica's id.
 	Instance string
-	// Connected is true when the last exchange with Redis succeeded.
+	// Connected is true when the last exchange with Redis succeeded; it is
+	// false before the first exchange, which waits for a breaker to be
+	// attached.
 	Connected bool
 	// LastExchange is when the last successful exchange ended (this
 	// process's clock; zero before the first).
