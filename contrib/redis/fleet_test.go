@@ -135,7 +135,12 @@ func TestObserveMode(t *testing.T) {
 	for range 5 {
 		b.RecordFailure()
 	}
-	eventually(t, 10*time.Second, func() bool { return f.Status().ObservedTrips > 0 }, "no observed trip")
+	// An exchange may run while the failures are being recorded (the rule
+	// is met at three), so wait for the one that has sent all five.
+	eventually(t, 10*time.Second, func() bool {
+		st := f.Status()
+		return st.ObservedTrips > 0 && len(st.Breakers) == 1 && st.Breakers[0].Failures == 5
+	}, "no observed trip with the five failures")
 	st := f.Status()
 	assert.Equal(t, breaker.StateClosed, b.State())
 	require.Len(t, st.Breakers, 1)
