@@ -53,25 +53,31 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 
 		case phaseHalfOpen:
 			inFlight, succ, streak := halfOpenFields(w)
+			// The stamp is loaded before the clock is read, so it is judged
+			// by a reading at least as late as its own.
+			l := b.lease.Load()
 			now := b.now()
-			if inFlight < b.s.maxProbes {
-				b.stampLease(now)
-				if b.word.CompareAndSwap(w, w+1) { // in flight is the low field
+			decided := reclaimDecided(l, genOf(w))
+			if inFlight < b.s.maxProbes && !decided {
+				if b.stampProbe(now, genOf(w)) && b.word.CompareAndSwap(w, w+1) { // in flight is the low field
 					return b.probeTicket(genOf(w), now), nil
 				}
 				break
 			}
-			l := b.lease.Load()
-			if !reclaimDecided(l, genOf(w)) && now-leaseTime(l) < b.s.lease {
+			if !decided && now-leaseTime(l) < b.s.lease {
 				return Ticket{}, b.reject(w)
 			}
 			// Every slot has been held for a whole lease with no admission
 			// since: reclaim them all under a new generation (their tickets
 			// turn stale) and take the first slot. The decision is the CAS
 			// on the lease from the stamp it was judged on; if another
-			// goroutine decided already (reclaimDecided), this one carries
-			// the same decision out, so nobody is turned away while the
-			// slots it waits for are being reclaimed.
+			// goroutine decided already (decided), this one carries the
+			// same decision out, so nobody is turned away while the slots
+			// it waits for are being reclaimed. It does so even if a slot
+			// of the generation is free again: a probe of that generation
+			// finished after the decision, and an admission into its slot
+			// would bring the word back to the value the decider judged,
+			// whose CAS would then reclaim the fresh probe (see the lease).
 			nl := reclaimStamp(l, now, genOf(w))
 			if b.word.Load() != w || !b.lease.CompareAndSwap(l, nl) {
 				break // the word or the lease moved: decide again
@@ -80,9 +86,12 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 				testHookReclaimDecided()
 			}
 			if b.lease.Load() != nl {
-				// Stamped since: an admission (whose slot may be in a word
-				// equal to w again), or another carrier. Decide again.
+				// Stamped since (another carrier with a later reading, or
+				// the entry into a new half-open period): decide again.
 				break
+			}
+			if testHookBeforeReclaimCAS != nil {
+				testHookBeforeReclaimCAS()
 			}
 			nw := pack(phaseHalfOpen, nextGen(w), halfOpenPayload(1, succ, streak))
 			if t, ok := b.moveAdmit(w, nw, Transition{Reason: ReasonProbeLeaseExpired, At: b.timeAt(now)}, now); ok {
@@ -119,23 +128,40 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 //
 // A reclaim is decided by a CAS from the very stamp that was judged a lease
 // old to one with the reclaim bit and the parity of the generation whose
-// slots it takes; then the word's CAS carries it out. Between the two, other
-// callers find the slots full, and the stamp fresh: a stamp of time alone
-// would have them rejected although every slot they wait for is being
-// reclaimed. The reclaim bit tells them instead that the slots of their
-// generation were judged expired and that no admission has stamped since
-// (an admission clears the bit), so they may carry the reclaim out
-// themselves; whoever wins the word's CAS takes the first slot of the new
-// generation, and the others find it as any admission would.
+// slots it takes; then the word's CAS carries it out. Between the two, other callers find
+// the slots full, and the stamp fresh: a stamp of time alone would have them
+// rejected although every slot they wait for is being reclaimed. The reclaim
+// bit tells them instead that the slots of their generation were judged
+// expired, so they may carry the reclaim out themselves; whoever wins the
+// word's CAS takes the first slot of the new generation, and the others find
+// it as any admission would.
+//
+// Why a caller of the decided generation carries the reclaim out even when
+// it finds a slot free: a decider that re-read the lease and was then
+// preempted before its CAS on the word would otherwise meet this. A probe of
+// the judged generation finishes (the word loses one in flight), a new
+// probe is admitted into its slot (the word is back to the value judged),
+// and the decider's CAS succeeds and reclaims the new probe's slot, so two
+// probes run where HalfOpenMaxCalls is one. Once a decision is recorded, no
+// probe is admitted into its generation any more: a caller that finds the
+// decision carries it out, and one that read the lease before the decision
+// finds it when it stamps (stampProbe), which refuses to clear it. So the
+// word of that generation can only lose probes until the reclaim moves it
+// on, and never comes back to a value a decider judged full. (The one way
+// around it is a caller whose stamp is a lease old when it is written: it
+// read the clock, stopped for a whole lease, and stamped nothing newer;
+// its probe is then as old as the stamp says.)
 //
 // The parity keeps that permission to the generation that was judged: the
 // reclaimer's own slot is in the next generation, whose callers read the
 // stamp as a time (fresh), so a full breaker of one slot is never reclaimed
-// again at once. A goroutine records a decision only if the word is still
-// the one it judged, right before the lease's CAS; one recorded just after
-// that generation ended is harmless, because a later generation of the same
-// parity has its slots filled by admissions, each of which stamps the lease
-// and clears the decision before its slot is taken.
+// again at once, and the generation after that is entered with a stamp of
+// its own (a reclaim records its own generation's parity; every other entry
+// into half-open clears the bit). A goroutine records a decision only if the
+// word is still the one it judged, right before the lease's CAS; one
+// recorded just after that generation ended fails its CAS, because the entry
+// into any later half-open period stamps a newer time first (unless that
+// entry's own reading is a lease old, the case set apart above).
 const (
 	leaseReclaim = 1 << 1
 	leaseParity  = 1
@@ -145,8 +171,7 @@ const (
 func leaseTime(l uint64) int64 { return int64(l >> leaseShift) }
 
 // reclaimDecided reports whether stamp l records a reclaim decided for
-// generation gen's slots (or one of the same parity, see above) with no
-// admission since.
+// generation gen's slots (or one of the same parity, see above).
 func reclaimDecided(l uint64, gen uint16) bool {
 	return l&leaseReclaim != 0 && l&leaseParity == uint64(gen&1)
 }
@@ -157,8 +182,9 @@ func reclaimStamp(l uint64, now int64, gen uint16) uint64 {
 	return uint64(max(leaseTime(l), now))<<leaseShift | leaseReclaim | uint64(gen&1)
 }
 
-// stampLease stamps an admission at now, before the CAS that makes it: the
-// time moves forward to now, never back, and a recorded reclaim is cleared.
+// stampLease stamps the entry into a half-open period at now, before the
+// CAS that makes it: the time moves forward to now, never back, and a
+// recorded reclaim (of a generation that is over) is cleared.
 func (b *Breaker) stampLease(now int64) {
 	for {
 		old := b.lease.Load()
@@ -169,9 +195,32 @@ func (b *Breaker) stampLease(now int64) {
 	}
 }
 
+// stampProbe stamps the admission of a probe into generation gen at now,
+// before the CAS that makes it, as stampLease does. It reports false,
+// stamping nothing, if a reclaim of gen's slots is recorded: once a reclaim
+// is decided no probe may enter its generation (see the lease), even one
+// that read the lease before the decision, so the caller decides again and
+// carries the reclaim out.
+func (b *Breaker) stampProbe(now int64, gen uint16) bool {
+	for {
+		old := b.lease.Load()
+		if reclaimDecided(old, gen) {
+			return false
+		}
+		l := uint64(max(leaseTime(old), now)) << leaseShift
+		if old == l || b.lease.CompareAndSwap(old, l) {
+			return true
+		}
+	}
+}
+
 // testHookReclaimDecided, set only by tests, runs right after a reclaim was
 // decided on the lease and before the word's CAS that carries it out.
 var testHookReclaimDecided func()
+
+// testHookBeforeReclaimCAS, set only by tests, runs after a reclaim's
+// decision was read back from the lease, right before the word's CAS.
+var testHookBeforeReclaimCAS func()
 
 // probeTicket returns the ticket of a probe admitted under generation gen,
 // whose slot the caller has taken in the word: it claims a free entry in

@@ -44,8 +44,8 @@ type Breaker struct {
 	// (openRecord.matches).
 	openRec atomic.Pointer[openRecord]
 	// lease is the probe lease's stamp (see admit.go, "The probe lease"):
-	// the time of the most recent half-open admission and whether it was a
-	// reclaim, with the parity of the generation reclaimed.
+	// the time of the most recent half-open admission and whether a reclaim
+	// is decided, with the parity of the generation whose slots it takes.
 	lease atomic.Uint64
 	// timer reports the end of open periods; created at the first one.
 	timer atomic.Pointer[timerBox]

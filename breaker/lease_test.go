@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,9 +114,11 @@ func TestLeaseReclaimDecidedIsCarriedOut(t *testing.T) {
 	require.Equal(t, StateClosed, b.State())
 }
 
-// A reclaim decided on a word that then came back to the same value (a
-// probe finished without an outcome and a new probe took its slot) is not
-// carried out: the new probe stamped the lease, and its slot stays its own.
+// A reclaim decided by a goroutine held before it reads its decision back,
+// while the judged probe finishes without an outcome and a new caller
+// arrives: the new caller carries the decision out (a recorded decision
+// admits nobody into its generation any more), so the decider finds the
+// lease moved or the word moved on, and the new probe's slot stays its own.
 func TestLeaseReclaimAbandonedAfterNewAdmission(t *testing.T) {
 	b, fc, held := leaseBreaker(t, 1, nil)
 	fc.Advance(10 * time.Second)
@@ -124,12 +127,94 @@ func TestLeaseReclaimAbandonedAfterNewAdmission(t *testing.T) {
 	go func() { _, err := b.Allow(); res <- err }()
 	<-reached
 	held[0].DoneOutcome(Neutral) // frees the slot: the word loses one probe
-	fresh, err := b.Allow()      // and gets it back: the same word as before
+	fresh, err := b.Allow()      // carries the reclaim out: a new generation
 	require.NoError(t, err)
 	close(release)
 	require.ErrorIs(t, <-res, ErrTooManyRequests, "the fresh probe's slot is not reclaimed")
 	fresh.Done(nil)
 	require.Equal(t, StateClosed, b.State(), "the fresh probe's result counts")
+}
+
+// A decider held after it read its decision back from the lease, right
+// before its CAS on the word, never reclaims a probe admitted meanwhile. The
+// judged probe finishes without an outcome and a new caller arrives: before
+// the fix the new caller took the free slot, the word came back to the value
+// judged, and the decider's CAS reclaimed the new probe's slot, so two probes
+// ran with HalfOpenMaxCalls 1 (found by make verify-long's linearizability
+// check, FINDINGS 22). Now the new caller carries the recorded reclaim out
+// and the decider finds the new generation's only slot taken.
+func TestLeaseDeciderHeldBeforeItsCASNeverReclaimsAFreshProbe(t *testing.T) {
+	var reclaims atomic.Int32
+	b, fc, held := leaseBreaker(t, 1, func(tr Transition) {
+		if tr.Reason == ReasonProbeLeaseExpired {
+			reclaims.Add(1)
+		}
+	})
+	fc.Advance(10 * time.Second) // the slot has been held a whole lease
+	reached, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	testHookBeforeReclaimCAS = func() {
+		if first.CompareAndSwap(false, true) {
+			close(reached)
+			<-release
+		}
+	}
+	t.Cleanup(func() { testHookBeforeReclaimCAS = nil })
+	res := make(chan error, 1)
+	go func() { _, err := b.Allow(); res <- err }() // decides, reads it back, stops
+	<-reached
+	held[0].Done(context.Canceled) // neutral: the judged probe frees its slot
+	fresh, err := b.Allow()
+	require.NoError(t, err)
+	close(release)
+	require.ErrorIs(t, <-res, ErrTooManyRequests, "the only slot is the fresh probe's")
+	require.Equal(t, uint32(1), b.Counts().ProbesInFlight)
+	require.Equal(t, int32(1), reclaims.Load(), "one reclaim, carried out by the fresh caller")
+	fresh.Done(nil)
+	require.Equal(t, StateClosed, b.State(), "the fresh probe's result counts")
+}
+
+// A caller that read the lease before a reclaim was decided, found a slot
+// free and stopped at its clock read, does not take that slot once it
+// resumes into a generation whose reclaim is decided: its stamp would clear
+// the decision, its CAS bring the word back to the value judged, and the
+// held decider's CAS reclaim its fresh slot. It carries the reclaim out
+// instead.
+func TestLeaseProbeNeverEntersADecidedGeneration(t *testing.T) {
+	b, fc, held := leaseBreaker(t, 1, nil)
+	held[0].Done(context.Canceled) // the slot is free
+	hold := fc.HoldNextRead()
+	res := make(chan error, 1)
+	var late Ticket
+	go func() {
+		var err error
+		late, err = b.Allow() // loads the word with a free slot and the lease, reads the clock, stops
+		res <- err
+	}()
+	<-hold.Reached
+	filler, err := b.Allow() // takes the free slot at 1s
+	require.NoError(t, err)
+	fc.Advance(10 * time.Second) // the filler's slot has been held a whole lease
+	reached, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	testHookBeforeReclaimCAS = func() {
+		if first.CompareAndSwap(false, true) {
+			close(reached)
+			<-release
+		}
+	}
+	t.Cleanup(func() { testHookBeforeReclaimCAS = nil })
+	decider := make(chan error, 1)
+	go func() { _, err := b.Allow(); decider <- err }() // decides, stops before the word's CAS
+	<-reached
+	filler.Done(context.Canceled) // the judged probe frees its slot
+	hold.Release()
+	require.NoError(t, <-res, "the late caller carries the reclaim out")
+	close(release)
+	require.ErrorIs(t, <-decider, ErrTooManyRequests, "the only slot is the late caller's")
+	require.Equal(t, uint32(1), b.Counts().ProbesInFlight)
+	late.Done(nil)
+	require.Equal(t, StateClosed, b.State(), "the late caller's probe is current")
 }
 
 // A caller that carries out a reclaim decided by a goroutine whose clock
