@@ -15,17 +15,31 @@ import (
 // one goroutine is held between a decision and the CAS that acts on it.
 
 // holdReclaimDecision holds the first goroutine that decides a reclaim,
-// after its CAS on the lease and before the word's CAS, until release.
+// after its CAS on the lease and before it reads the lease back, until
+// release.
 func holdReclaimDecision(t *testing.T) (reached, release chan struct{}) {
+	return holdFirstAt(t, &testHookReclaimDecided)
+}
+
+// holdBeforeReclaimCAS holds the first goroutine that carries out a reclaim,
+// after it read its decision back from the lease and right before the
+// word's CAS, until release.
+func holdBeforeReclaimCAS(t *testing.T) (reached, release chan struct{}) {
+	return holdFirstAt(t, &testHookBeforeReclaimCAS)
+}
+
+// holdFirstAt sets the test hook *hook to hold the first goroutine that
+// reaches it until release, and unsets it when t ends.
+func holdFirstAt(t *testing.T, hook *func()) (reached, release chan struct{}) {
 	reached, release = make(chan struct{}), make(chan struct{})
 	var first atomic.Bool
-	testHookReclaimDecided = func() {
+	*hook = func() {
 		if first.CompareAndSwap(false, true) {
 			close(reached)
 			<-release
 		}
 	}
-	t.Cleanup(func() { testHookReclaimDecided = nil })
+	t.Cleanup(func() { *hook = nil })
 	return reached, release
 }
 
@@ -151,15 +165,7 @@ func TestLeaseDeciderHeldBeforeItsCASNeverReclaimsAFreshProbe(t *testing.T) {
 		}
 	})
 	fc.Advance(10 * time.Second) // the slot has been held a whole lease
-	reached, release := make(chan struct{}), make(chan struct{})
-	var first atomic.Bool
-	testHookBeforeReclaimCAS = func() {
-		if first.CompareAndSwap(false, true) {
-			close(reached)
-			<-release
-		}
-	}
-	t.Cleanup(func() { testHookBeforeReclaimCAS = nil })
+	reached, release := holdBeforeReclaimCAS(t)
 	res := make(chan error, 1)
 	go func() { _, err := b.Allow(); res <- err }() // decides, reads it back, stops
 	<-reached
@@ -195,15 +201,7 @@ func TestLeaseProbeNeverEntersADecidedGeneration(t *testing.T) {
 	filler, err := b.Allow() // takes the free slot at 1s
 	require.NoError(t, err)
 	fc.Advance(10 * time.Second) // the filler's slot has been held a whole lease
-	reached, release := make(chan struct{}), make(chan struct{})
-	var first atomic.Bool
-	testHookBeforeReclaimCAS = func() {
-		if first.CompareAndSwap(false, true) {
-			close(reached)
-			<-release
-		}
-	}
-	t.Cleanup(func() { testHookBeforeReclaimCAS = nil })
+	reached, release := holdBeforeReclaimCAS(t)
 	decider := make(chan error, 1)
 	go func() { _, err := b.Allow(); decider <- err }() // decides, stops before the word's CAS
 	<-reached
