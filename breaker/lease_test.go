@@ -215,6 +215,33 @@ func TestLeaseProbeNeverEntersADecidedGeneration(t *testing.T) {
 	require.Equal(t, StateClosed, b.State(), "the late caller's probe is current")
 }
 
+// A reclaim decision stays on the lease after it was carried out; a later
+// half-open period of the same parity must not find it. State or Counts
+// ending an open period enter half-open with no probe, and that entry stamps
+// the lease like every other one: without it, the first probe of the new
+// period carried the old decision out, a reclaim of nothing (TestModel,
+// after finding 22 made a decision bar its generation's admissions).
+func TestLeaseDecisionOfAnEarlierPeriodIsCleared(t *testing.T) {
+	var reclaims atomic.Int32
+	b, fc, _ := leaseBreaker(t, 1, func(tr Transition) {
+		if tr.Reason == ReasonProbeLeaseExpired {
+			reclaims.Add(1)
+		}
+	})
+	fc.Advance(10 * time.Second)
+	carrier, err := b.Allow() // reclaims: the decision stays on the lease
+	require.NoError(t, err)
+	carrier.Done(nil) // closes
+	require.NoError(t, b.TripFor(time.Second))
+	fc.Advance(time.Second)
+	require.Equal(t, StateHalfOpen, b.Counts().State, "Counts ends the open period") // two generations on: the same parity
+	probe, err := b.Allow()
+	require.NoError(t, err)
+	require.Equal(t, int32(1), reclaims.Load(), "the first probe of a new period reclaims nothing")
+	probe.Done(nil)
+	require.Equal(t, StateClosed, b.State())
+}
+
 // A caller that carries out a reclaim decided by a goroutine whose clock
 // reading is newer than its own never moves the lease back: the new slot's
 // lease runs from the newer reading.

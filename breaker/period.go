@@ -244,6 +244,12 @@ func (b *Breaker) settle() uint64 {
 				return w
 			}
 			nw, reason := b.afterPeriod(w, 0)
+			if phaseOf(w) == phaseOpen {
+				// The entry into half-open stamps the lease, as every
+				// admission does, which clears a reclaim decision left by
+				// an earlier half-open period (see the probe lease).
+				b.stampLease(now)
+			}
 			if b.move(w, nw, Transition{Reason: reason, At: b.timeAt(now)}) {
 				return nw
 			}
