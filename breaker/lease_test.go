@@ -43,6 +43,17 @@ func holdFirstAt(t *testing.T, hook *func()) (reached, release chan struct{}) {
 	return reached, release
 }
 
+// countReclaims returns a listener that counts lease reclaims, and the
+// count.
+func countReclaims() (*atomic.Int32, func(Transition)) {
+	n := new(atomic.Int32)
+	return n, func(tr Transition) {
+		if tr.Reason == ReasonProbeLeaseExpired {
+			n.Add(1)
+		}
+	}
+}
+
 // leaseBreaker returns a half-open breaker with every one of its maxProbes
 // slots held since t0+1s, and the tickets holding them. The lease is 10s.
 func leaseBreaker(t *testing.T, maxProbes uint32, onChange func(Transition)) (*Breaker, *clock.Fake, []Ticket) {
@@ -97,12 +108,8 @@ func TestLeaseCallerPreemptedDuringReclaimIsAdmitted(t *testing.T) {
 // turned away, and the slot the carrier takes is not reclaimed again: with
 // one slot, the decider then finds it taken.
 func TestLeaseReclaimDecidedIsCarriedOut(t *testing.T) {
-	var reclaims atomic.Int32
-	b, fc, _ := leaseBreaker(t, 1, func(tr Transition) {
-		if tr.Reason == ReasonProbeLeaseExpired {
-			reclaims.Add(1)
-		}
-	})
+	reclaims, onChange := countReclaims()
+	b, fc, _ := leaseBreaker(t, 1, onChange)
 	fc.Advance(10 * time.Second)
 	reached, release := holdReclaimDecision(t)
 	res := make(chan error, 1)
@@ -158,12 +165,8 @@ func TestLeaseReclaimAbandonedAfterNewAdmission(t *testing.T) {
 // check, FINDINGS 22). Now the new caller carries the recorded reclaim out
 // and the decider finds the new generation's only slot taken.
 func TestLeaseDeciderHeldBeforeItsCASNeverReclaimsAFreshProbe(t *testing.T) {
-	var reclaims atomic.Int32
-	b, fc, held := leaseBreaker(t, 1, func(tr Transition) {
-		if tr.Reason == ReasonProbeLeaseExpired {
-			reclaims.Add(1)
-		}
-	})
+	reclaims, onChange := countReclaims()
+	b, fc, held := leaseBreaker(t, 1, onChange)
 	fc.Advance(10 * time.Second) // the slot has been held a whole lease
 	reached, release := holdBeforeReclaimCAS(t)
 	res := make(chan error, 1)
@@ -222,12 +225,8 @@ func TestLeaseProbeNeverEntersADecidedGeneration(t *testing.T) {
 // period carried the old decision out, a reclaim of nothing (TestModel,
 // after finding 22 made a decision bar its generation's admissions).
 func TestLeaseDecisionOfAnEarlierPeriodIsCleared(t *testing.T) {
-	var reclaims atomic.Int32
-	b, fc, _ := leaseBreaker(t, 1, func(tr Transition) {
-		if tr.Reason == ReasonProbeLeaseExpired {
-			reclaims.Add(1)
-		}
-	})
+	reclaims, onChange := countReclaims()
+	b, fc, _ := leaseBreaker(t, 1, onChange)
 	fc.Advance(10 * time.Second)
 	carrier, err := b.Allow() // reclaims: the decision stays on the lease
 	require.NoError(t, err)
