@@ -128,13 +128,13 @@ func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
 //
 // A reclaim is decided by a CAS from the very stamp that was judged a lease
 // old to one with the reclaim bit and the parity of the generation whose
-// slots it takes; then the word's CAS carries it out. Between the two, other callers find
-// the slots full, and the stamp fresh: a stamp of time alone would have them
-// rejected although every slot they wait for is being reclaimed. The reclaim
-// bit tells them instead that the slots of their generation were judged
-// expired, so they may carry the reclaim out themselves; whoever wins the
-// word's CAS takes the first slot of the new generation, and the others find
-// it as any admission would.
+// slots it takes; then the word's CAS carries it out. Between the two, other
+// callers find the slots full, and the stamp fresh: a stamp of time alone
+// would have them rejected although every slot they wait for is being
+// reclaimed. The reclaim bit tells them instead that the slots of their
+// generation were judged expired, so they may carry the reclaim out
+// themselves; whoever wins the word's CAS takes the first slot of the new
+// generation, and the others find it as any admission would.
 //
 // Why a caller of the decided generation carries the reclaim out even when
 // it finds a slot free: a decider that re-read the lease and was then
