@@ -276,10 +276,7 @@ func (b *Breaker) moveAdmit(w, nw uint64, t Transition, now int64) (tk Ticket, o
 // the caller's, a forced-open one closes. It reports false if its CAS lost.
 func (b *Breaker) leavePeriod(w uint64) (Ticket, bool) {
 	now := b.now()
-	if phaseOf(w) == phaseOpen {
-		b.stampLease(now)
-	}
-	nw, reason := b.afterPeriod(w, 1)
+	nw, reason := b.afterPeriod(w, 1, now)
 	t, ok := b.moveAdmit(w, nw, Transition{Reason: reason, At: b.timeAt(now)}, now)
 	if !ok || t.kind == kindProbe {
 		return t, ok

@@ -24,11 +24,15 @@ func (b *Breaker) periodLeft(w uint64, now int64) int64 {
 }
 
 // afterPeriod returns the word that follows the open or forced period in w
-// once it is over, and why: half-open holding probes slots, or closed.
-func (b *Breaker) afterPeriod(w uint64, probes uint32) (uint64, Reason) {
+// once it is over, and why: half-open holding probes slots, or closed. The
+// caller CASes it in. An entry into half-open stamps the probe lease at now
+// first, as every admission does, which also clears a reclaim decision left
+// by an earlier half-open period (see the probe lease in admit.go).
+func (b *Breaker) afterPeriod(w uint64, probes uint32, now int64) (uint64, Reason) {
 	if phaseOf(w) == phaseForced {
 		return pack(phaseClosed, nextGen(w), 0), ReasonForceExpired
 	}
+	b.stampLease(now)
 	return pack(phaseHalfOpen, nextGen(w), halfOpenPayload(probes, 0, b.streakOf(w))), ReasonTimeoutElapsed
 }
 
@@ -243,13 +247,7 @@ func (b *Breaker) settle() uint64 {
 			if !isDue(w) && b.periodLeft(w, now) > 0 {
 				return w
 			}
-			nw, reason := b.afterPeriod(w, 0)
-			if phaseOf(w) == phaseOpen {
-				// The entry into half-open stamps the lease, as every
-				// admission does, which clears a reclaim decision left by
-				// an earlier half-open period (see the probe lease).
-				b.stampLease(now)
-			}
+			nw, reason := b.afterPeriod(w, 0, now)
 			if b.move(w, nw, Transition{Reason: reason, At: b.timeAt(now)}) {
 				return nw
 			}
