@@ -68,12 +68,19 @@ const MaxCountSize = 1 << 13
 // slot (like the lifetime totals, see Pick): from then on a success adds one
 // to its core's cell, by CAS, and leaves the head to marked completions. A
 // marked completion first claims every waiting success of its generation
-// (CAS each non-empty cell to zero) and adds them to the head ahead of
-// itself, in its own head CAS. So a success takes its place in the order at
-// the latest when the next marked completion does: it may be placed later
-// than it really completed, never earlier, and a marked completion is never
-// placed later. Placing successes later only moves marks out of a window
-// sooner, so no window holds more marks than the real order's.
+// and adds them to the head ahead of itself, in its own head CAS. So a
+// success takes its place in the order at the latest when the next marked
+// completion does: it may be placed later than it really completed, never
+// earlier, and a marked completion is never placed later. Placing successes
+// later only moves marks out of a window sooner, so no window holds more
+// marks than the real order's.
+//
+// A claim does not write the cells: a cell's count only grows, and what has
+// been claimed of it is a second word, its taken count, which only claimers
+// write (see cellSet). The successes waiting in a cell are its count minus
+// its taken count. So the claimer only reads the other cores' cells, which
+// stay valid in their owners' caches, and the lines that move between
+// claimers (the taken counts) are lines no success touches.
 //
 // Successes that complete between a claim and the head CAS after it, and
 // successes that another marked completion claimed and has not placed yet,
@@ -125,7 +132,7 @@ type Count struct {
 	slots      []atomic.Uint64
 	// cells hold successes not yet in the head, one cell per core slot;
 	// nil until a success loses a head CAS to another core (see Pending).
-	cells atomic.Pointer[[]cell]
+	cells atomic.Pointer[cellSet]
 
 	// Sequence numbers are seqBits wide (34; tests use fewer, to reach the
 	// wrap). The count steps back from 2<<seqBits to 1<<seqBits, and a sweep
@@ -138,19 +145,35 @@ type Count struct {
 	sweeps    atomic.Uint64 // sweeps so far: invalid slot values are unique
 }
 
-// cell counts successes of one generation that have not taken their place
-// in the head yet: generation (13 bits) << 51 | count (35). A success adds
-// to its cell without reading the head, so successes on different cores
-// share no line while no marked completion happens. A cell has two cache
-// lines of its own (x86 prefetches lines in pairs).
+// cell counts the successes of one generation that went to it: generation
+// (13 bits) << 51 | count mod 2^51. The count only grows while the cell
+// keeps its generation (the first success of another generation restarts it
+// at 1); the successes still waiting in it are its count minus what claims
+// took (cellSet.taken), taken mod 2^51, which is exact while fewer than 2^50
+// wait (TryPend keeps them under 2^(seqBits-3)). A success adds to its cell
+// without reading the head, so successes on different cores share no line
+// while no marked completion happens, and a claim only reads the cell. A cell
+// has two cache lines of its own (x86 prefetches lines in pairs).
 type cell struct {
 	v atomic.Uint64
 	_ [120]byte
 }
 
+// cellSet is the cells and their taken counts: taken[i] = generation << 51
+// | the count of cell i up to which its successes have been claimed, mod
+// 2^51. A taken count of another generation than its cell's counts as 0:
+// the cell restarted since. Only claimers write taken counts (by CAS from
+// the value they read before the cell, so two claimers never take the same
+// successes), and they are packed together, away from the cells, on lines
+// that successes never touch; Forget treats them like the cells.
+type cellSet struct {
+	c     []cell
+	taken []atomic.Uint64
+}
+
 const (
 	cGenShift = 64 - GenBits
-	cCount    = 1<<35 - 1
+	cCount    = 1<<51 - 1
 
 	hGenShift = 64 - GenBits
 	hRawShift = 16
@@ -341,24 +364,31 @@ func (c *Count) Spread() { c.spread() }
 
 func (c *Count) spread() {
 	if c.cells.Load() == nil {
-		cs := make([]cell, SetsFor(runtime.GOMAXPROCS(0)))
-		c.cells.CompareAndSwap(nil, &cs)
+		n := SetsFor(runtime.GOMAXPROCS(0))
+		// The taken counts get lines of their own: a line's worth of
+		// padding on either side keeps neighbours' writes off them.
+		t := make([]atomic.Uint64, n+16)
+		cs := &cellSet{c: make([]cell, n), taken: t[8 : 8+n]}
+		c.cells.CompareAndSwap(nil, cs)
 	}
 }
 
-// Forget empties the head, the cells and the slots that still hold
-// completions or marks of generation gen from the period that had that
-// number 8192 transitions (or a multiple) ago; the caller is about to
-// replace the breaker's word *word, now w, by one of generation gen (see
-// the package doc). It reads every slot, so it costs a pass over the ring:
+// Forget empties the head, the cells, their taken counts and the slots
+// that still hold completions or marks of generation gen from the period
+// that had that number 8192 transitions (or a multiple) ago; the caller is
+// about to replace the breaker's word *word, now w, by one of generation gen
+// (see the package doc). It reads every slot, so it costs a pass over the ring:
 // it runs once per transition of the breaker, never on a call.
 func (c *Count) Forget(gen uint16, word *atomic.Uint64, w uint64) {
 	if !ForgetWord(&c.head, hGenShift, gen, word, w) {
 		return
 	}
 	if cs := c.cells.Load(); cs != nil {
-		for i := range *cs {
-			if !ForgetWord(&(*cs)[i].v, cGenShift, gen, word, w) {
+		for i := range cs.c {
+			if !ForgetWord(&cs.c[i].v, cGenShift, gen, word, w) {
+				return
+			}
+			if !ForgetWord(&cs.taken[i], cGenShift, gen, word, w) {
 				return
 			}
 		}
@@ -377,37 +407,62 @@ func (c *Count) Cell() *atomic.Uint64 {
 	if cs == nil {
 		return nil
 	}
-	return &(*cs)[Pick(len(*cs))].v
+	return &cs.c[Pick(len(cs.c))].v
 }
 
 // TryPend makes one attempt to count a success of generation gen in cell
 // (from Cell), given the value v loaded from it before the caller checked
 // gen against the breaker; ok false: load again, check again, retry. A cell
 // left by an earlier generation is restarted: that generation's window is
-// over, and so are its pending successes. full reports a cell that holds as
-// many successes as a cell may (2^31): the caller records this success in
-// the head instead, claiming every waiting one (TryAdd with a claim), so no
-// count ever overflows and the head keeps moving.
+// over, and so are its pending successes. Every 2^(seqBits-4) successes of
+// a cell (2^30) the pend reads the cell's taken count too, and full reports
+// a cell that holds that many waiting successes or more: the caller records
+// this success in the head instead, claiming every waiting one (TryAdd with
+// a claim). So a cell never holds 2^(seqBits-3) waiting successes, no count
+// in the head overflows, and the head keeps moving.
 func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full bool) {
 	gen &= genMask
-	next := v + 1
+	next := v&^cCount | (v+1)&cCount
 	if uint16(v>>cGenShift) != gen {
 		next = uint64(gen)<<cGenShift | 1
-	} else if v&cCount+1 >= c.cellFull {
+	} else if (v+1)&(c.cellFull>>1-1) == 0 && c.pendingIn(cell, v, gen)+1 >= c.cellFull>>1 {
 		return false, true
 	}
 	if cell.CompareAndSwap(v, next) {
 		return true, false
 	}
-	// A cell whose count went up has another success counter on another
-	// core; one whose count went down was claimed, which marked
-	// completions do to every cell and is no reason to move.
-	if now := cell.Load(); uint16(now>>cGenShift) == gen && now&cCount > v&cCount {
+	if now := cell.Load(); uint16(now>>cGenShift) == gen {
 		if cs := c.cells.Load(); cs != nil {
-			Collided(len(*cs))
+			Collided(len(cs.c))
 		}
 	}
 	return false, false
+}
+
+// pendingIn returns the successes of gen waiting in cell when it held v. The
+// taken count is read after v, so a claim in between may have taken more
+// than v holds: that reads as none waiting.
+func (c *Count) pendingIn(cell *atomic.Uint64, v uint64, gen uint16) uint64 {
+	cs := c.cells.Load()
+	for i := range cs.c {
+		if &cs.c[i].v == cell {
+			d := (v - takenOf(cs.taken[i].Load(), gen)) & cCount
+			if d >= 1<<50 {
+				return 0 // taken past v: claimed since v was read
+			}
+			return d
+		}
+	}
+	return 0
+}
+
+// takenOf returns the count up to which taken count t has claimed a cell of
+// generation gen: 0 if t is of another generation (the cell restarted).
+func takenOf(t uint64, gen uint16) uint64 {
+	if uint16(t>>cGenShift) != gen {
+		return 0
+	}
+	return t & cCount
 }
 
 // Claim takes the successes of generation gen that wait in cells and returns
@@ -427,10 +482,14 @@ func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full boo
 // caller is about to CAS: the first add brings that line in, and the later
 // ones find it there.
 //
-// A claim empties every cell of gen it reaches, so a success counted in a
-// cell before a claim began is taken by that claim or by another one: a
-// success still waiting when a claimer CASes the head completed after its
-// claim began, concurrently with it (Settle and Run rely on this).
+// A claim takes a cell's successes by moving its taken count up to the
+// cell's count, with a CAS from the taken count it read before the cell;
+// the cell itself is only read. A claim takes every success of gen counted
+// before it read the cell, or finds that another claim took them first (its
+// CAS fails, and it reads both again). So a success counted in a cell before
+// a claim began is taken by that claim or by another one: a success still
+// waiting when a claimer CASes the head completed after its claim began,
+// concurrently with it (Settle and Run rely on this).
 func (c *Count) Claim(gen uint16) uint64 {
 	cs := c.cells.Load()
 	if cs == nil {
@@ -438,16 +497,20 @@ func (c *Count) Claim(gen uint16) uint64 {
 	}
 	gen &= genMask
 	var n uint64
-	for i := range *cs {
-		v := &(*cs)[i].v
+	for i := range cs.c {
+		tw := &cs.taken[i]
 		for {
-			x := v.Load()
-			k := x & cCount
-			if uint16(x>>cGenShift) != gen || k == 0 {
+			t := tw.Load() // before the cell: the cell's count only grows
+			x := cs.c[i].v.Load()
+			if uint16(x>>cGenShift) != gen {
 				break
 			}
-			c.claimedAll.Add(k)                 // before the successes leave their cell
-			if v.CompareAndSwap(x, x&^cCount) { // the cell keeps its generation
+			k := (x - takenOf(t, gen)) & cCount
+			if k == 0 {
+				break
+			}
+			c.claimedAll.Add(k) // before the successes leave their cell
+			if tw.CompareAndSwap(t, uint64(gen)<<cGenShift|x&cCount) {
 				n += k
 				break
 			}
@@ -503,9 +566,10 @@ func (c *Count) pending(gen uint16) uint64 {
 		return 0
 	}
 	var n uint64
-	for i := range *cs {
-		if x := (*cs)[i].v.Load(); uint16(x>>cGenShift) == gen {
-			n += x & cCount
+	for i := range cs.c {
+		t := cs.taken[i].Load()
+		if x := cs.c[i].v.Load(); uint16(x>>cGenShift) == gen {
+			n += (x - takenOf(t, gen)) & cCount
 		}
 	}
 	return n

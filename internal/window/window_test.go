@@ -284,8 +284,9 @@ func TestCollidedRepicks(t *testing.T) {
 }
 
 // A pend whose CAS fails because another success was counted in the cell
-// repicks; one that fails because a marked completion claimed the cell
-// does not.
+// repicks. A claim does not write the cell at all (it records what it took
+// in the cell's taken word), so a pend from a value loaded before a claim
+// still succeeds and nothing is taken for a collision.
 func TestTryPendReportsOnlyRealCollisions(t *testing.T) {
 	c := NewCount(8)
 	c.Spread()
@@ -296,19 +297,24 @@ func TestTryPendReportsOnlyRealCollisions(t *testing.T) {
 		}
 	}
 	s := salt.v.Load()
-	// Claimed since the caller loaded it: the count went down.
-	stale := cell.Load()
+	before := cell.Load()
 	if c.Claim(1) != 3 {
 		t.Fatal("the claim took the wrong count")
 	}
-	if ok, _ := c.TryPend(cell, stale, 1); ok {
-		t.Fatal("a pend from a stale value succeeded")
+	if cell.Load() != before {
+		t.Fatal("a claim wrote the cell")
+	}
+	if ok, _ := c.TryPend(cell, before, 1); !ok {
+		t.Fatal("a pend from a value loaded before a claim failed")
 	}
 	if salt.v.Load() != s {
 		t.Fatal("a claim was taken for a collision")
 	}
+	if got := c.Claim(1); got != 1 {
+		t.Fatalf("the second claim took %d, want the one success since the first", got)
+	}
 	// Another success since the caller loaded it: the count went up.
-	stale = cell.Load()
+	stale := cell.Load()
 	if ok, _ := c.TryPend(cell, stale, 1); !ok {
 		t.Fatal("pend failed")
 	}
