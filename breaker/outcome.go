@@ -210,7 +210,7 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	decide := (failure || slow) && (b.s.failRate != 0 || b.s.slowRate != 0) && kind != kindDisabled
 	if b.cwin != nil {
 		var ok bool
-		if rateReason, wc, ok = b.countAdd(admitted, gen, failure, slow, decide); !ok {
+		if rateReason, ok = b.countAdd(admitted, gen, failure, slow, decide, &wc); !ok {
 			return false // stale: it must not even take a place in the window
 		}
 	} else {

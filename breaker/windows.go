@@ -47,26 +47,26 @@ func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now 
 // countAdd records a closed (or disabled) outcome of generation gen in the
 // count windows: the failure window, and the slow-call window if slow calls
 // are timed. If decide, it returns the rate rule that the windows ending at
-// the outcome break, if any (see countRule). It reports false if the word is
-// no longer in phase admitted of generation gen (an outcome found stale
-// after the failure window took it changes only that generation's window,
-// which nobody reads any more).
+// the outcome break, if any (see countRule), with the figures a Transition
+// shows in *wc. It reports false if the word is no longer in phase admitted
+// of generation gen (an outcome found stale after the failure window took it
+// changes only that generation's window, which nobody reads any more).
 //
-// The positions stay in this frame and go by pointer: a Pos is seven words,
-// too many to return in registers.
-func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool) (Reason, WindowCounts, bool) {
+// The positions stay in this frame and go by pointer, and the figures are
+// written only for a trip: a Pos is seven words and WindowCounts five, which
+// would otherwise be copied through every frame of every failure.
+func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool, wc *WindowCounts) (Reason, bool) {
 	var pf, ps window.Pos
 	if !countInto(b, b.cwin, admitted, gen, failure, &pf) {
-		return 0, WindowCounts{}, false
+		return 0, false
 	}
 	if b.cslow != nil && !countInto(b, b.cslow, admitted, gen, slow, &ps) {
-		return 0, WindowCounts{}, false
+		return 0, false
 	}
 	if !decide {
-		return 0, WindowCounts{}, true
+		return 0, true
 	}
-	r, wc := b.countRule(&pf, &ps)
-	return r, wc, true
+	return b.countRule(&pf, &ps, wc), true
 }
 
 // countInto records one outcome in count window c.
@@ -132,10 +132,10 @@ func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked b
 }
 
 // countRule returns the rate rule that the count windows ending at a failed
-// or slow completion (pf, ps) break, if any (0 otherwise), with the figures
-// as a Transition shows them. The failure rule is decided first, as in
-// rateRule.
-func (b *Breaker) countRule(pf, ps *window.Pos) (Reason, WindowCounts) {
+// or slow completion (pf, ps) break, if any (0 otherwise), and for a rule
+// broken stores the figures as a Transition shows them in *wc. The failure
+// rule is decided first, as in rateRule.
+func (b *Breaker) countRule(pf, ps *window.Pos, wc *WindowCounts) Reason {
 	var r Reason
 	calls := pf.Calls()
 	switch {
@@ -144,7 +144,7 @@ func (b *Breaker) countRule(pf, ps *window.Pos) (Reason, WindowCounts) {
 	case b.s.slowRate > 0 && b.cslow.Tripped(ps, b.s.minCalls, b.s.slowRate, b.s.slowNeedN):
 		r, calls = ReasonSlowCallRate, ps.Calls()
 	default:
-		return 0, WindowCounts{}
+		return 0
 	}
 	fails := b.cwin.Marks(pf)
 	if r == ReasonFailureRate {
@@ -160,7 +160,8 @@ func (b *Breaker) countRule(pf, ps *window.Pos) (Reason, WindowCounts) {
 			slow = max(slow, window.Need(calls, b.s.slowRate))
 		}
 	}
-	return r, windowCounts(calls, min(fails, calls), min(slow, calls))
+	*wc = windowCounts(calls, min(fails, calls), min(slow, calls))
+	return r
 }
 
 // windowTick keeps a time window's buckets current before a completion is

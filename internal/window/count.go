@@ -277,8 +277,11 @@ func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed *uint64) (Pos,
 	return p, ok
 }
 
-// TryAddAt is TryAdd storing the position in *p (left as it was when it
-// reports false), for callers that keep positions off the return path.
+// TryAddAt is TryAdd storing the position in *p (whose content is
+// undefined when it reports false), for callers that keep positions off the
+// return path. The position is written field by field, after the head CAS:
+// a Pos built in a local and copied would be read back, wider than it was
+// written, on every marked completion.
 func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *Pos) bool {
 	gen &= genMask
 	if uint16(h>>hGenShift) != gen {
@@ -290,13 +293,14 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *
 	if claimed != nil {
 		n = *claimed
 	}
-	at := c.place(h, gen, marked, n)
-	nh := uint64(gen)<<hGenShift | at.raw<<hRawShift | at.idx
+	at, next := c.place(h, n)
+	idx := h & hIdxMask
+	nh := uint64(gen)<<hGenShift | next<<hRawShift | idx
 	var slot *atomic.Uint64
 	var old uint64
 	if marked {
-		nh = nh&^hIdxMask | (at.idx+1)&hIdxMask
-		slot = &c.slots[at.idx&c.mask]
+		nh = nh&^hIdxMask | (idx+1)&hIdxMask
+		slot = &c.slots[idx&c.mask]
 		// Read before the head CAS (see below). Once cells exist (other
 		// cores complete calls too) the newest marks' lines are often
 		// another core's: an add of zero takes the line for writing now,
@@ -311,33 +315,41 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *
 	if !c.head.CompareAndSwap(h, nh) {
 		return false
 	}
+	p.seq = at & c.seqMask
+	p.raw = next
+	p.idx = idx
+	p.calls = min(next, c.size)
+	p.gen = gen
+	p.marked = marked
 	// Read after the CAS: a success can only wait in a cell once cells
 	// exist, so if there are none now, none completed before this one
 	// without being in the head.
-	at.blind = claimed == nil && c.cells.Load() != nil
+	p.blind = claimed == nil && c.cells.Load() != nil
+	p.late = 0
+	p.size = c.size
 	if marked {
 		// A CAS, not a store: if the slot changed since old was read (a
 		// late writer of an older mark, or a sweep), this mark is given up
 		// rather than written over something newer. That can only delay a
 		// decision (see Count).
-		slot.CompareAndSwap(old, c.markOf(&at))
+		slot.CompareAndSwap(old, c.markOf(p))
 	}
 	if (h>>hRawShift)&c.sweepMask+n+1 > c.sweepMask {
-		c.sweep(&at) // the count reached a multiple of 2^(seqBits-2)
+		c.sweep(p) // the count reached a multiple of 2^(seqBits-2)
 	}
-	*p = at
 	return true
 }
 
-// place returns where a completion goes after head h (of generation gen)
-// and n claimed successes.
-func (c *Count) place(h uint64, gen uint16, marked bool, n uint64) Pos {
-	at := h>>hRawShift&hRawMask + n // after the claimed successes
-	next := at + 1
+// place returns where a completion goes after head h and n claimed
+// successes: its count before it (its sequence number, before the mask)
+// and the head's count after it.
+func (c *Count) place(h uint64, n uint64) (at, next uint64) {
+	at = h>>hRawShift&hRawMask + n // after the claimed successes
+	next = at + 1
 	if next >= c.rawTop {
 		next -= c.rawTop >> 1 // same value mod 2^seqBits; still "full"
 	}
-	return Pos{seq: at & c.seqMask, raw: next, idx: h & hIdxMask, calls: min(next, c.size), gen: gen, marked: marked, size: c.size}
+	return at, next
 }
 
 // TryAddSuccess is TryAdd for an unmarked completion whose position nobody
