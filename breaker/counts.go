@@ -212,6 +212,11 @@ func (b *Breaker) Counts() Counts {
 	var c Counts
 	c.State = phaseOf(w).public()
 	t := b.totals.sum()
+	if b.cwin != nil {
+		// A closed success of a count window is counted by its cell
+		// alone (see closedSuccess).
+		t[totSuccess] += b.cwin.Lifetime()
+	}
 	c.SuccessCalls, c.FailureCalls, c.NeutralCalls = t[totSuccess], t[totFailure], t[totNeutral]
 	c.SlowCalls, c.Rejected = t[totSlow], t[totRejected]
 	c.TotalCalls = c.SuccessCalls + c.FailureCalls + c.NeutralCalls

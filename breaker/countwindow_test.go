@@ -21,7 +21,7 @@ func TestCountWindowFailureClaimsWaitingSuccesses(t *testing.T) {
 	for range 4 {
 		ok()
 	}
-	b.cwin.Spread() // the shape the first lost head CAS gives
+	b.cwin.Spread() // the shape the first pend that loses its CAS gives
 	for range 6 {
 		ok()
 	}

@@ -39,13 +39,15 @@ func (t Ticket) Done(err error) {
 // closedSuccess is finish for a success admitted while closed by a breaker
 // with no slow-call timing and the default classifier: one add to the
 // lifetime totals, one to the window if one is kept, and a write to the word
-// only if a failure run must be reset. A success never trips, so the window
-// is not read.
+// only if a failure run must be reset. With a count window the add to the
+// window is the add to the totals: the success waits in a cell, which
+// counts it for good (Counts adds the window's lifetime count), so a closed
+// success is one CAS. A success never trips, so the window is not read.
 func (b *Breaker) closedSuccess(gen uint16) {
-	b.totals.inc(totSuccess)
 	var w uint64
 	switch {
 	case b.twin != nil:
+		b.totals.inc(totSuccess)
 		t := b.twin
 		if _, armed := t.Current(); !armed {
 			b.windowTick(-1)
@@ -63,34 +65,34 @@ func (b *Breaker) closedSuccess(gen uint16) {
 	case b.cwin != nil:
 		c := b.cwin
 		for {
-			if cell := c.Cell(); cell != nil {
-				v := cell.Load() // contended: successes wait in cells
-				if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
-					return // stale
-				}
-				ok, full := c.TryPend(cell, v, gen)
-				if ok {
-					break
-				}
-				if !full {
-					continue
-				}
+			cell := c.Cell()
+			v := cell.Load()
+			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
+				b.totals.inc(totSuccess) // stale: counted in the totals only
+				return
+			}
+			ok, full := c.TryPend(cell, v, gen)
+			if ok {
+				break
+			}
+			if full {
+				// Into the head with the waiting ones (unless a claim made
+				// room meanwhile): a success placed in the head, or found
+				// stale, is counted in the totals.
 				var p countPos
-				if !countInto(b, c, phaseClosed, gen, false, &p) {
+				ok, pended := countInto(b, c, phaseClosed, gen, false, &p)
+				if !pended {
+					b.totals.inc(totSuccess)
+				}
+				if !ok {
 					return // stale
 				}
 				w = b.word.Load()
 				break
 			}
-			h := c.Head()
-			if w = b.word.Load(); phaseOf(w) != phaseClosed || genOf(w) != gen {
-				return // stale
-			}
-			if c.TryAddSuccess(h, gen) {
-				break
-			}
 		}
 	default:
+		b.totals.inc(totSuccess)
 		w = b.word.Load()
 	}
 	if w&cfMask != 0 {
@@ -159,22 +161,27 @@ func (b *Breaker) finish(t Ticket, o Outcome) {
 		}
 	}
 	now = b.tally(o, slow, now)
+	counted := false
 	switch t.kind {
 	case kindClosed, kindDisabled:
-		b.closedResult(t.gen, t.kind, o, slow, now)
+		b.closedResult(t.gen, t.kind, o, slow, now, &counted)
 	case kindProbe:
 		if b.releaseProbe(t) {
 			b.probeResult(t.gen, true, o, now)
 		}
 	}
+	b.tallySuccess(o, counted)
 }
 
 // tally counts an outcome in the lifetime totals and returns now, read if
-// it was needed and not given (-1: not read).
+// it was needed and not given (-1: not read). A success of a breaker with a
+// count window is left to tallySuccess: a cell of the window may count it.
 func (b *Breaker) tally(o Outcome, slow bool, now int64) int64 {
 	switch o {
 	case Success:
-		b.totals.inc(totSuccess)
+		if b.cwin == nil {
+			b.totals.inc(totSuccess)
+		}
 	case Failure:
 		if now < 0 {
 			now = b.now()
@@ -189,10 +196,22 @@ func (b *Breaker) tally(o Outcome, slow bool, now int64) int64 {
 	return now
 }
 
+// tallySuccess counts a success of a breaker with a count window in the
+// lifetime totals, unless a cell of the window counted it (counted): tally
+// leaves those to here, and each success is counted exactly once.
+func (b *Breaker) tallySuccess(o Outcome, counted bool) {
+	if o == Success && b.cwin != nil && !counted {
+		b.totals.inc(totSuccess)
+	}
+}
+
 // closedResult applies an outcome admitted under generation gen while closed
 // (or disabled). It reports false if it found the outcome stale (the period
-// it belonged to is over) before it changed anything.
-func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now int64) bool {
+// it belonged to is over) before it changed anything but the window of that
+// period. *counted is set if a cell of the failure window counted the
+// success for good (see countInto), which it may have done even for a stale
+// outcome: the caller must not count it again.
+func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now int64, counted *bool) bool {
 	if o == Neutral {
 		return true
 	}
@@ -210,8 +229,11 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 	decide := (failure || slow) && (b.s.failRate != 0 || b.s.slowRate != 0) && kind != kindDisabled
 	if b.cwin != nil {
 		var ok bool
-		if rateReason, ok = b.countAdd(admitted, gen, failure, slow, decide, &wc); !ok {
+		if rateReason, ok, *counted = b.countAdd(admitted, gen, failure, slow, decide, &wc); !ok {
 			return false // stale: it must not even take a place in the window
+		}
+		if testHookAfterCountAdd != nil {
+			testHookAfterCountAdd()
 		}
 	} else {
 		var ok bool
@@ -264,6 +286,10 @@ func (b *Breaker) closedResult(gen uint16, kind uint8, o Outcome, slow bool, now
 		}
 	}
 }
+
+// testHookAfterCountAdd, set only by tests, runs in closedResult after the
+// count windows took an outcome and before the word is checked again.
+var testHookAfterCountAdd func()
 
 // rateRule returns the rate rule that the window figures fig break, if any
 // (0 otherwise), with the figures as a Transition shows them.
@@ -345,22 +371,26 @@ func (b *Breaker) record(o Outcome) {
 	now := b.tally(o, false, -1)
 	// The outcome belongs to whatever period is current when it is applied:
 	// if the breaker moves on between reading the word and applying it, the
-	// outcome is applied to the new period rather than dropped as stale.
+	// outcome is applied to the new period rather than dropped as stale. A
+	// success that a cell of the ending period's window counted already
+	// belongs to that period: it is not applied twice.
+	counted := false
 	for {
 		w := b.settle() // an open period that is over ends here, as on a call
 		var applied bool
 		switch phaseOf(w) {
 		case phaseClosed:
-			applied = b.closedResult(genOf(w), kindClosed, o, false, now)
+			applied = b.closedResult(genOf(w), kindClosed, o, false, now, &counted)
 		case phaseDisabled:
-			applied = b.closedResult(genOf(w), kindDisabled, o, false, now)
+			applied = b.closedResult(genOf(w), kindDisabled, o, false, now, &counted)
 		case phaseHalfOpen:
 			applied = b.probeResult(genOf(w), false, o, now)
 		default:
 			applied = true // open or forced open: only the totals count it
 		}
-		if applied {
-			return
+		if applied || counted {
+			break
 		}
 	}
+	b.tallySuccess(o, counted)
 }

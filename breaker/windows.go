@@ -48,55 +48,61 @@ func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now 
 // count windows: the failure window, and the slow-call window if slow calls
 // are timed. If decide, it returns the rate rule that the windows ending at
 // the outcome break, if any (see countRule), with the figures a Transition
-// shows in *wc. It reports false if the word is no longer in phase admitted
-// of generation gen (an outcome found stale after the failure window took it
+// shows in *wc. ok is false if the word is no longer in phase admitted of
+// generation gen (an outcome found stale after the failure window took it
 // changes only that generation's window, which nobody reads any more).
+// counted reports a success that a cell of the failure window counted for
+// good (see countInto), stale or not.
 //
 // The positions stay in this frame and go by pointer, and the figures are
 // written only for a trip: a Pos is seven words and WindowCounts five, which
 // would otherwise be copied through every frame of every failure.
-func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool, wc *WindowCounts) (Reason, bool) {
+func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool, wc *WindowCounts) (r Reason, ok, counted bool) {
 	var pf, ps window.Pos
-	if !countInto(b, b.cwin, admitted, gen, failure, &pf) {
-		return 0, false
+	ok, counted = countInto(b, b.cwin, admitted, gen, failure, &pf)
+	if !ok {
+		return 0, false, counted
 	}
-	if b.cslow != nil && !countInto(b, b.cslow, admitted, gen, slow, &ps) {
-		return 0, false
+	if b.cslow != nil {
+		if ok, _ = countInto(b, b.cslow, admitted, gen, slow, &ps); !ok {
+			return 0, false, counted
+		}
 	}
 	if !decide {
-		return 0, true
+		return 0, true, counted
 	}
-	return b.countRule(&pf, &ps, wc), true
+	return b.countRule(&pf, &ps, wc), true, counted
 }
 
 // countInto records one outcome in count window c.
 //
-// An unmarked completion (a success, for this window) waits in a cell of
-// its core once the window is contended (see window.Count). A marked one,
-// or a success that finds its cell full, takes its place in the head and
-// claims the successes waiting in cells first: they completed before it and
-// take their places ahead of it, in its own head CAS. Successes claimed by
-// another completion that has not placed them yet are counted into its
-// window as late ones by Settle, from loads only; successes counted in
-// cells after its claim began are concurrent with it and wait for the next
-// marked completion.
+// An unmarked completion (a success, for this window) waits in a cell (see
+// window.Count): the base cell while one core records, a cell of its core
+// once two contend. pended reports that: the cell counts it for good, and
+// for the failure window (b.cwin) that is the success's count in the
+// lifetime totals too (Counts adds the window's Lifetime). A marked
+// completion, or a success that finds its cell full, takes its place in the
+// head and claims the successes waiting in cells first: they completed
+// before it and take their places ahead of it, in its own head CAS.
+// Successes claimed by another completion that has not placed them yet are
+// counted into its window as late ones by Settle, from loads only;
+// successes counted in cells after its claim began are concurrent with it
+// and wait for the next marked completion.
 //
-// It stores where the outcome landed in *p, and reports false if the
-// outcome is stale.
-func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) bool {
+// It stores where a completion placed in the head landed in *p, and
+// reports ok false if the outcome is stale (pended may still be true: a
+// success counted in a cell of its own generation, and found stale after).
+func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) (ok, pended bool) {
 	if !marked {
 		for {
 			cell := c.Cell()
-			if cell == nil {
-				break // uncontended: successes go to the head
-			}
 			v := cell.Load()
 			if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-				return false
+				return false, false
 			}
 			ok, full := c.TryPend(cell, v, gen)
 			if ok {
-				return true
+				return true, true
 			}
 			if full {
 				break // a full cell: into the head, with the waiting ones
@@ -120,14 +126,14 @@ func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked b
 			// Stale: anything claimed belonged to gen's window, which
 			// nobody reads any more.
 			c.Placed(claimed)
-			return false
+			return false, false
 		}
 		if !c.TryAddAt(h, gen, marked, &claimed, p) {
 			continue
 		}
 		c.Placed(claimed)
 		c.Settle(p, placed, claimed)
-		return true
+		return true, false
 	}
 }
 

@@ -2,7 +2,6 @@ package window
 
 import (
 	"math"
-	"runtime"
 	"sync/atomic"
 )
 
@@ -61,26 +60,21 @@ const MaxCountSize = 1 << 13
 // from the slot's value before its head CAS, so a late writer never replaces
 // a newer mark (it gives up instead, which again can only delay a decision).
 //
-// # Successes under contention
+// # Successes wait in cells
 //
-// While one core records, every completion is a head CAS. The first success
-// that loses a head CAS to another core gives successes one cell per core
-// slot (like the lifetime totals, see Pick): from then on a success adds one
-// to its core's cell, by CAS, and leaves the head to marked completions. A
-// marked completion first claims every waiting success of its generation
-// and adds them to the head ahead of itself, in its own head CAS. So a
-// success takes its place in the order at the latest when the next marked
-// completion does: it may be placed later than it really completed, never
-// earlier, and a marked completion is never placed later. Placing successes
-// later only moves marks out of a window sooner, so no window holds more
-// marks than the real order's.
-//
-// A claim does not write the cells: a cell's count only grows, and what has
-// been claimed of it is a second word, its taken count, which only claimers
-// write (see cellSet). The successes waiting in a cell are its count minus
-// its taken count. So the claimer only reads the other cores' cells, which
-// stay valid in their owners' caches, and the lines that move between
-// claimers (the taken counts) are lines no success touches.
+// A success does not touch the head: it adds one to a cell by CAS (see
+// cells.go), the base cell while one core records, then one cell per core
+// slot (like the lifetime totals, see Pick) once two contend. A marked
+// completion first claims every waiting success of its generation and adds
+// them to the head ahead of itself, in its own head CAS. So a success takes
+// its place in the order at the latest when the next marked completion
+// does: it may be placed later than it really completed, never earlier,
+// and a marked completion is never placed later. Placing successes later
+// only moves marks out of a window sooner, so no window holds more marks
+// than the real order's. A cell's count only grows (a claim records what it
+// took in the cell's taken count instead), so the cells are also where the
+// breaker counts its closed successes for good (Lifetime): a success is one
+// CAS in all.
 //
 // Successes that complete between a claim and the head CAS after it, and
 // successes that another marked completion claimed and has not placed yet,
@@ -130,8 +124,10 @@ type Count struct {
 	size       uint64 // N
 	mask       uint64
 	slots      []atomic.Uint64
-	// cells hold successes not yet in the head, one cell per core slot;
-	// nil until a success loses a head CAS to another core (see Pending).
+	// Successes wait in cells until a marked completion claims them (see
+	// cells.go): one base cell, then one cell per core slot once two cores
+	// contend for it (cells is nil until then).
+	base  cellSet
 	cells atomic.Pointer[cellSet]
 
 	// Sequence numbers are seqBits wide (34; tests use fewer, to reach the
@@ -145,35 +141,8 @@ type Count struct {
 	sweeps    atomic.Uint64 // sweeps so far: invalid slot values are unique
 }
 
-// cell counts the successes of one generation that went to it: generation
-// (13 bits) << 51 | count mod 2^51. The count only grows while the cell
-// keeps its generation (the first success of another generation restarts it
-// at 1); the successes still waiting in it are its count minus what claims
-// took (cellSet.taken), taken mod 2^51, which is exact while fewer than 2^50
-// wait (TryPend keeps them under 2^(seqBits-3)). A success adds to its cell
-// without reading the head, so successes on different cores share no line
-// while no marked completion happens, and a claim only reads the cell. A cell
-// has two cache lines of its own (x86 prefetches lines in pairs).
-type cell struct {
-	v atomic.Uint64
-	_ [120]byte
-}
-
-// cellSet is the cells and their taken counts: taken[i] = generation << 51
-// | the count of cell i up to which its successes have been claimed, mod
-// 2^51. A taken count of another generation than its cell's counts as 0:
-// the cell restarted since. Only claimers write taken counts (by CAS from
-// the value they read before the cell, so two claimers never take the same
-// successes), and they are packed together, away from the cells, on lines
-// that successes never touch; Forget treats them like the cells.
-type cellSet struct {
-	c     []cell
-	taken []atomic.Uint64
-}
-
 const (
 	cGenShift = 64 - GenBits
-	cCount    = 1<<51 - 1
 
 	hGenShift = 64 - GenBits
 	hRawShift = 16
@@ -205,6 +174,7 @@ func newCount(size int, seqBits uint) *Count {
 	}
 	return &Count{
 		size: uint64(size), mask: uint64(r - 1), slots: make([]atomic.Uint64, r),
+		base:    newCellSet(1),
 		seqBits: seqBits, seqMask: 1<<seqBits - 1, sweepMask: 1<<(seqBits-2) - 1, rawTop: 2 << seqBits,
 		cellFull: 1 << (seqBits - 3),
 	}
@@ -321,10 +291,9 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, claimed *uint64, p *
 	p.calls = min(next, c.size)
 	p.gen = gen
 	p.marked = marked
-	// Read after the CAS: a success can only wait in a cell once cells
-	// exist, so if there are none now, none completed before this one
-	// without being in the head.
-	p.blind = claimed == nil && c.cells.Load() != nil
+	// Read after the CAS: if no success was ever counted in a cell by now,
+	// none completed before this one without being in the head.
+	p.blind = claimed == nil && c.anyPended()
 	p.late = 0
 	p.size = c.size
 	if marked {
@@ -352,184 +321,22 @@ func (c *Count) place(h uint64, n uint64) (at, next uint64) {
 	return at, next
 }
 
-// TryAddSuccess is TryAdd for an unmarked completion whose position nobody
-// needs (a success, when no decision follows): the same head CAS, nothing
-// else to return.
-func (c *Count) TryAddSuccess(h uint64, gen uint16) bool {
-	raw := h >> hRawShift & hRawMask
-	next := raw + 1
-	if uint16(h>>hGenShift) != gen&genMask || next&c.sweepMask == 0 {
-		_, ok := c.TryAdd(h, gen, false, nil) // a generation's first, or a sweep
-		return ok
-	}
-	if c.head.CompareAndSwap(h, h+1<<hRawShift) {
-		return true
-	}
-	c.spread() // another core won the head: successes go to cells from now on
-	return false
-}
-
-// Spread gives successes their cells now, as the first head CAS a success
-// loses to another core does (see Count); calling it again does nothing.
-// Tests use it to reach the contended shape deterministically.
-func (c *Count) Spread() { c.spread() }
-
-func (c *Count) spread() {
-	if c.cells.Load() == nil {
-		n := SetsFor(runtime.GOMAXPROCS(0))
-		// The taken counts get lines of their own: a line's worth of
-		// padding on either side keeps neighbours' writes off them.
-		t := make([]atomic.Uint64, n+16)
-		cs := &cellSet{c: make([]cell, n), taken: t[8 : 8+n]}
-		c.cells.CompareAndSwap(nil, cs)
-	}
-}
-
-// Forget empties the head, the cells, their taken counts and the slots
-// that still hold completions or marks of generation gen from the period
-// that had that number 8192 transitions (or a multiple) ago; the caller is
-// about to replace the breaker's word *word, now w, by one of generation gen
-// (see the package doc). It reads every slot, so it costs a pass over the ring:
-// it runs once per transition of the breaker, never on a call.
+// Forget empties the head, the cells' waiting successes and the slots that
+// still hold completions or marks of generation gen from the period that
+// had that number 8192 transitions (or a multiple) ago; the caller is about
+// to replace the breaker's word *word, now w, by one of generation gen (see
+// the package doc). Cells keep their counts (see forgetCells). It reads
+// every slot, so it costs a pass over the ring: it runs once per transition
+// of the breaker, never on a call.
 func (c *Count) Forget(gen uint16, word *atomic.Uint64, w uint64) {
-	if !ForgetWord(&c.head, hGenShift, gen, word, w) {
+	if !ForgetWord(&c.head, hGenShift, gen, word, w) || !c.forgetCells(gen, word, w) {
 		return
-	}
-	if cs := c.cells.Load(); cs != nil {
-		for i := range cs.c {
-			if !ForgetWord(&cs.c[i].v, cGenShift, gen, word, w) {
-				return
-			}
-			if !ForgetWord(&cs.taken[i], cGenShift, gen, word, w) {
-				return
-			}
-		}
 	}
 	for i := range c.slots {
 		if !ForgetWord(&c.slots[i], hGenShift, gen, word, w) {
 			return
 		}
 	}
-}
-
-// Cell returns the cell the calling goroutine adds successes to, or nil
-// while successes still go to the head.
-func (c *Count) Cell() *atomic.Uint64 {
-	cs := c.cells.Load()
-	if cs == nil {
-		return nil
-	}
-	return &cs.c[Pick(len(cs.c))].v
-}
-
-// TryPend makes one attempt to count a success of generation gen in cell
-// (from Cell), given the value v loaded from it before the caller checked
-// gen against the breaker; ok false: load again, check again, retry. A cell
-// left by an earlier generation is restarted: that generation's window is
-// over, and so are its pending successes. Every 2^(seqBits-4) successes of
-// a cell (2^30) the pend reads the cell's taken count too, and full reports
-// a cell that holds that many waiting successes or more: the caller records
-// this success in the head instead, claiming every waiting one (TryAdd with
-// a claim). So a cell never holds 2^(seqBits-3) waiting successes, no count
-// in the head overflows, and the head keeps moving.
-func (c *Count) TryPend(cell *atomic.Uint64, v uint64, gen uint16) (ok, full bool) {
-	gen &= genMask
-	next := v&^cCount | (v+1)&cCount
-	if uint16(v>>cGenShift) != gen {
-		next = uint64(gen)<<cGenShift | 1
-	} else if (v+1)&(c.cellFull>>1-1) == 0 && c.pendingIn(cell, v, gen)+1 >= c.cellFull>>1 {
-		return false, true
-	}
-	if cell.CompareAndSwap(v, next) {
-		return true, false
-	}
-	if now := cell.Load(); uint16(now>>cGenShift) == gen {
-		if cs := c.cells.Load(); cs != nil {
-			Collided(len(cs.c))
-		}
-	}
-	return false, false
-}
-
-// pendingIn returns the successes of gen waiting in cell when it held v. The
-// taken count is read after v, so a claim in between may have taken more
-// than v holds: that reads as none waiting.
-func (c *Count) pendingIn(cell *atomic.Uint64, v uint64, gen uint16) uint64 {
-	cs := c.cells.Load()
-	for i := range cs.c {
-		if &cs.c[i].v == cell {
-			d := (v - takenOf(cs.taken[i].Load(), gen)) & cCount
-			if d >= 1<<50 {
-				return 0 // taken past v: claimed since v was read
-			}
-			return d
-		}
-	}
-	return 0
-}
-
-// takenOf returns the count up to which taken count t has claimed a cell of
-// generation gen: 0 if t is of another generation (the cell restarted).
-func takenOf(t uint64, gen uint16) uint64 {
-	if uint16(t>>cGenShift) != gen {
-		return 0
-	}
-	return t & cCount
-}
-
-// Claim takes the successes of generation gen that wait in cells and returns
-// how many it took. The caller adds them to the head by TryAddAt, ahead of
-// its own completion, and keeps them across attempts that fail; once they
-// are in the head (or dropped, as stale) it calls Placed.
-//
-// Until then they are in transit: in no cell and not in the head, where a
-// decision made meanwhile by another completion could miss them. Two
-// counters that only grow keep them in view: Claim adds a cell's count to
-// Claimed before it takes it (and, if its CAS on the cell fails, adds the
-// same to Placed), and Placed adds to Placed once they are in the head. So
-// at any moment Claimed minus Placed is at least the successes in transit,
-// and a decision that reads Placed before its head CAS and Claimed after it
-// knows an upper bound of the successes claimed before it and not in the
-// head before it (see Settle). Claimed shares the head's line, which the
-// caller is about to CAS: the first add brings that line in, and the later
-// ones find it there.
-//
-// A claim takes a cell's successes by moving its taken count up to the
-// cell's count, with a CAS from the taken count it read before the cell;
-// the cell itself is only read. A claim takes every success of gen counted
-// before it read the cell, or finds that another claim took them first (its
-// CAS fails, and it reads both again). So a success counted in a cell before
-// a claim began is taken by that claim or by another one: a success still
-// waiting when a claimer CASes the head completed after its claim began,
-// concurrently with it (Settle and Run rely on this).
-func (c *Count) Claim(gen uint16) uint64 {
-	cs := c.cells.Load()
-	if cs == nil {
-		return 0
-	}
-	gen &= genMask
-	var n uint64
-	for i := range cs.c {
-		tw := &cs.taken[i]
-		for {
-			t := tw.Load() // before the cell: the cell's count only grows
-			x := cs.c[i].v.Load()
-			if uint16(x>>cGenShift) != gen {
-				break
-			}
-			k := (x - takenOf(t, gen)) & cCount
-			if k == 0 {
-				break
-			}
-			c.claimedAll.Add(k) // before the successes leave their cell
-			if tw.CompareAndSwap(t, uint64(gen)<<cGenShift|x&cCount) {
-				n += k
-				break
-			}
-			c.placedAll.Add(k) // not taken after all
-		}
-	}
-	return n
 }
 
 // Settle completes *p, the position of a completion recorded by TryAddAt
@@ -541,13 +348,9 @@ func (c *Count) Claim(gen uint16) uint64 {
 // Claimed now minus placed. Successes still waiting in cells completed
 // after its claim began (see Claim): they are concurrent with it, and the
 // window ending at it may leave them out, as the order that places them
-// after it does. If no cells exist after the CAS, nothing was ever claimed
-// or waiting: p is exact as it is. It reads only the head's line, which
-// the caller's CAS has just brought in.
+// after it does. It reads only the head's line, which the caller's CAS has
+// just brought in.
 func (c *Count) Settle(p *Pos, placed, claimed uint64) {
-	if c.cells.Load() == nil {
-		return
-	}
 	*p = p.Late(c.claimedAll.Load() - placed - claimed)
 }
 
@@ -569,22 +372,6 @@ func (c *Count) PlacedSoFar() uint64 { return c.placedAll.Load() }
 func (c *Count) Waiting(gen uint16) uint64 {
 	placed := c.placedAll.Load()
 	return c.pending(gen&genMask) + c.claimedAll.Load() - placed
-}
-
-// pending returns how many successes of generation gen wait in cells.
-func (c *Count) pending(gen uint16) uint64 {
-	cs := c.cells.Load()
-	if cs == nil {
-		return 0
-	}
-	var n uint64
-	for i := range cs.c {
-		t := cs.taken[i].Load()
-		if x := cs.c[i].v.Load(); uint16(x>>cGenShift) == gen {
-			n += (x - takenOf(t, gen)) & cCount
-		}
-	}
-	return n
 }
 
 func (c *Count) markOf(p *Pos) uint64 {
@@ -659,10 +446,15 @@ func (c *Count) Marks(p *Pos) uint64 {
 func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 	gen &= genMask
 	h := c.head.Load()
-	if uint16(h>>hGenShift) != gen {
-		return 0, 0
+	var raw uint64
+	if uint16(h>>hGenShift) == gen {
+		raw = h>>hRawShift&hRawMask + c.Waiting(gen)
+	} else {
+		// No marked completion of gen yet: its window is the successes
+		// waiting in cells.
+		h = 0
+		raw = c.pending(gen)
 	}
-	raw := h>>hRawShift&hRawMask + c.Waiting(gen)
 	if raw == 0 {
 		return 0, 0
 	}

@@ -5,10 +5,14 @@ import (
 	"testing"
 )
 
-// addSuccess records one unmarked completion through TryAddSuccess,
-// retrying as the breaker does.
+// addSuccess records one unmarked completion in the head (as a success
+// that finds its cell full does), retrying as the breaker does.
 func addSuccess(c *Count, gen uint16) {
-	for !c.TryAddSuccess(c.Head(), gen) {
+	var none uint64
+	for {
+		if _, ok := c.TryAdd(c.Head(), gen, false, &none); ok {
+			return
+		}
 	}
 }
 
@@ -209,11 +213,11 @@ func TestCountSweepsAtEachMultiple(t *testing.T) {
 		total++
 		check("add")
 	}
-	// The success fast path, across the next multiple.
+	// Successes placed in the head, across the next multiple.
 	for range 70 {
 		addSuccess(c, 0)
 		total++
-		check("TryAddSuccess")
+		check("addSuccess")
 	}
 	// Claims: 140 so far; pend 10 and claim them with a mark at 185, which
 	// takes the count from 185 across 192 to 196.

@@ -420,7 +420,7 @@ func addClaiming(c *Count, gen uint16, marked bool) Pos {
 // counts them meanwhile.
 func TestCountPendingSuccesses(t *testing.T) {
 	c := NewCount(8)
-	if c.Cell() != nil {
+	if c.cells.Load() != nil {
 		t.Fatal("cells before any contention")
 	}
 	add(c, 1, true)

@@ -1,0 +1,152 @@
+package breaker
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// With a count window a closed success is counted by its cell alone: every
+// way a success can arrive is counted exactly once in SuccessCalls, and
+// only the successes of the current period are in its window.
+func TestCountWindowSuccessCountedOnce(t *testing.T) {
+	cfg := Config{FailureRateThreshold: 0.5, MinimumCalls: 50, WindowType: CountWindow, WindowSize: 100}
+	e := newEnv(t, cfg)
+	want := uint64(0)
+	check := func(what string, calls uint64) {
+		t.Helper()
+		c := e.counts()
+		require.Equal(t, want, c.SuccessCalls, what)
+		require.Equal(t, calls, c.Window.Calls, what)
+	}
+	e.oks(7) // the one-CAS path, base cell
+	want += 7
+	check("closed successes", 7)
+	e.b.RecordSuccess()
+	e.b.RecordSuccess()
+	want += 2
+	check("RecordSuccess", 9)
+	tk := e.admit()
+	tk.DoneOutcome(Success) // through finish
+	want++
+	check("DoneOutcome", 10)
+	e.b.cwin.Spread()
+	e.oks(5) // a cell per core slot
+	want += 5
+	check("contended", 15)
+	require.Error(t, e.fail())
+	check("a failure claims, nothing is counted twice", 16)
+
+	// A success admitted before a Reset and reported after it is counted,
+	// once, and the new period's window does not see it.
+	stale := e.admit()
+	e.b.Reset()
+	stale.Done(nil)
+	want++
+	check("a stale success", 0)
+
+	// Disabled: successes still fill the window, counted once.
+	e.b.Disable()
+	e.oks(3)
+	want += 3
+	check("disabled", 3)
+	e.b.Release()
+
+	// Half-open probe successes are counted in the totals.
+	e.b.Reset()
+	e.fails(50)
+	e.state(StateOpen)
+	e.adv(time.Duration(e.b.s.timeout))
+	e.state(StateHalfOpen)
+	require.NoError(t, e.ok())
+	want++
+	e.state(StateClosed)
+	require.Equal(t, want, e.counts().SuccessCalls)
+}
+
+// A success that finds its cell full goes to the head with every waiting
+// one, and is counted in the totals instead: still exactly once.
+func TestCountWindowFullCellSuccessCountedOnce(t *testing.T) {
+	e := newEnv(t, Config{FailureRateThreshold: 0.5, MinimumCalls: 50, WindowType: CountWindow, WindowSize: 100})
+	e.oks(1)
+	before := e.counts()
+	w := e.b.word.Load()
+	r := e.b.cwin.Cell()
+	// A cell holding 2^30 - 1 waiting successes: the next one fills it.
+	e.b.cwin.Preload(r, genOf(w), 1<<30-2)
+	base := before.SuccessCalls + (1<<30 - 2)
+	require.Equal(t, base, e.counts().SuccessCalls)
+	e.oks(1)
+	c := e.counts()
+	require.Equal(t, base+1, c.SuccessCalls, "the success that found its cell full")
+	require.Equal(t, uint64(100), c.Window.Calls)
+	require.Zero(t, e.b.cwin.Claimed()-e.b.cwin.PlacedSoFar(), "claimed successes left in transit")
+}
+
+// RecordSuccess that a cell of the ending period's window counted, and then
+// found the period over, is not applied again to the next period: it is
+// counted once, and the next period's window does not hold it.
+func TestRecordSuccessCountedByTheEndingPeriod(t *testing.T) {
+	e := newEnv(t, Config{FailureRateThreshold: 0.5, MinimumCalls: 50, WindowType: CountWindow, WindowSize: 100})
+	e.oks(2)
+	var once sync.Once
+	testHookAfterCountAdd = func() { once.Do(e.b.Reset) }
+	t.Cleanup(func() { testHookAfterCountAdd = nil })
+	e.b.RecordSuccess()
+	c := e.counts()
+	require.Equal(t, uint64(3), c.SuccessCalls)
+	require.Zero(t, c.Window.Calls, "the next period's window holds the success")
+	// A failure recorded the same way goes on to the next period.
+	testHookAfterCountAdd = func() { once.Do(func() {}) }
+	e.b.RecordFailure()
+	c = e.counts()
+	require.Equal(t, uint64(1), c.FailureCalls)
+	require.Equal(t, uint64(1), c.Window.Failures)
+}
+
+// Concurrent successes with Resets between them: SuccessCalls never goes
+// back and ends at the number of successes made.
+func TestCountWindowSuccessTotalsMonotonic(t *testing.T) {
+	b := MustNew(Config{FailureRateThreshold: 0.5, MinimumCalls: 50, WindowType: CountWindow, WindowSize: 100})
+	const workers, per = 4, 3000
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var readerErr error
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		var last uint64
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i := b.Counts().SuccessCalls; i < last {
+				readerErr = errors.New("SuccessCalls went back")
+				return
+			} else {
+				last = i
+			}
+			b.Reset()
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range per {
+				_ = b.Call(func() error { return nil })
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	rwg.Wait()
+	require.NoError(t, readerErr)
+	require.Equal(t, uint64(workers*per), b.Counts().SuccessCalls)
+}
