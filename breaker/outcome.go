@@ -80,7 +80,7 @@ func (b *Breaker) closedSuccess(gen uint16) {
 				// room meanwhile): a success placed in the head, or found
 				// stale, is counted in the totals.
 				var p countPos
-				ok, pended := countInto(b, c, phaseClosed, gen, false, &p)
+				ok, pended := countInto(b, c, phaseClosed, gen, false, false, &p)
 				if !pended {
 					b.totals.inc(totSuccess)
 				}

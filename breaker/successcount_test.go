@@ -150,3 +150,54 @@ func TestCountWindowSuccessTotalsMonotonic(t *testing.T) {
 	require.NoError(t, readerErr)
 	require.Equal(t, uint64(workers*per), b.Counts().SuccessCalls)
 }
+
+// A trip shows the figures of both windows at the outcome that caused it,
+// whether or not the outcome is marked in each window and whether or not
+// the windows are contended: a failure that is not slow takes its place in
+// the slow-call window's head too, and decides that window's rule there.
+func TestCountTripFiguresOfBothWindows(t *testing.T) {
+	for _, contended := range []bool{false, true} {
+		rec := &recorder{}
+		e := newEnv(t, Config{FailureRateThreshold: 0.4, SlowCallRateThreshold: 0.4, SlowCallDuration: time.Second,
+			MinimumCalls: 3, WindowType: CountWindow, WindowSize: 10, OnStateChange: rec.on})
+		if contended {
+			e.b.cwin.Spread()
+			e.b.cslow.Spread()
+		}
+		require.NoError(t, e.slowCall(time.Second, nil))
+		require.NoError(t, e.slowCall(time.Second, nil))
+		require.NoError(t, e.ok())
+		e.state(StateClosed)       // no decision after a fast success
+		require.Error(t, e.fail()) // 1 failure in 4; 2 slow in 4
+		e.state(StateOpen)
+		ts := rec.all()
+		require.Len(t, ts, 1)
+		require.Equal(t, ReasonSlowCallRate, ts[0].Reason)
+		require.Equal(t, WindowCounts{Calls: 4, Failures: 1, Slow: 2, FailureRate: 0.25, SlowRate: 0.5}, ts[0].Window,
+			"contended %v", contended)
+	}
+}
+
+// A slow success decides the slow-call rule and reports the failure
+// window's figures too.
+func TestCountSlowTripShowsFailures(t *testing.T) {
+	for _, contended := range []bool{false, true} {
+		rec := &recorder{}
+		e := newEnv(t, Config{SlowCallRateThreshold: 0.5, SlowCallDuration: time.Second,
+			MinimumCalls: 3, WindowType: CountWindow, WindowSize: 10, OnStateChange: rec.on})
+		if contended {
+			e.b.cwin.Spread()
+			e.b.cslow.Spread()
+		}
+		require.Error(t, e.fail())
+		require.NoError(t, e.slowCall(time.Second, nil))
+		e.state(StateClosed)
+		require.NoError(t, e.slowCall(time.Second, nil)) // 2 slow in 3
+		e.state(StateOpen)
+		ts := rec.all()
+		require.Len(t, ts, 1)
+		require.Equal(t, ReasonSlowCallRate, ts[0].Reason)
+		require.Equal(t, WindowCounts{Calls: 3, Failures: 1, Slow: 2, FailureRate: 1.0 / 3, SlowRate: 2.0 / 3}, ts[0].Window,
+			"contended %v", contended)
+	}
+}

@@ -58,13 +58,15 @@ func (b *Breaker) windowAdd(admitted phase, gen uint16, failure, slow bool, now 
 // written only for a trip: a Pos is seven words and WindowCounts five, which
 // would otherwise be copied through every frame of every failure.
 func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide bool, wc *WindowCounts) (r Reason, ok, counted bool) {
+	// A decision reads both windows at this outcome, so when one follows,
+	// the outcome takes its place in the head of each, marked or not.
 	var pf, ps window.Pos
-	ok, counted = countInto(b, b.cwin, admitted, gen, failure, &pf)
+	ok, counted = countInto(b, b.cwin, admitted, gen, failure || decide, failure, &pf)
 	if !ok {
 		return 0, false, counted
 	}
 	if b.cslow != nil {
-		if ok, _ = countInto(b, b.cslow, admitted, gen, slow, &ps); !ok {
+		if ok, _ = countInto(b, b.cslow, admitted, gen, slow || decide, slow, &ps); !ok {
 			return 0, false, counted
 		}
 	}
@@ -89,11 +91,13 @@ func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide boo
 // successes counted in cells after its claim began are concurrent with it
 // and wait for the next marked completion.
 //
-// It stores where a completion placed in the head landed in *p, and
-// reports ok false if the outcome is stale (pended may still be true: a
-// success counted in a cell of its own generation, and found stale after).
-func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) (ok, pended bool) {
-	if !marked {
+// place asks for the head even for an unmarked completion (a decision
+// follows and needs its position; a marked one always goes there). It
+// stores where a completion placed in the head landed in *p, and reports ok
+// false if the outcome is stale (pended may still be true: a success
+// counted in a cell of its own generation, and found stale after).
+func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, place, marked bool, p *window.Pos) (ok, pended bool) {
+	if !place {
 		for {
 			cell := c.Cell()
 			v := cell.Load()

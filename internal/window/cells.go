@@ -134,10 +134,21 @@ func (c *Count) Spread() { c.spread() }
 
 func (c *Count) spread() {
 	if c.cells.Load() == nil {
-		cs := newCellSet(SetsFor(runtime.GOMAXPROCS(0)))
+		n := cellsFor(runtime.GOMAXPROCS(0))
+		cs := newCellSet(n)
+		if n <= ctlCells {
+			cs.taken = c.ctl[ctlCellsTaken : ctlCellsTaken+n]
+		}
 		c.cells.CompareAndSwap(nil, &cs)
 	}
 }
+
+// cellsFor is how many cells a count window's successes spread over once
+// contended: two per core slot, at least 4 (so that a machine of up to two
+// cores keeps every taken count on the control line), at most 64. Fewer
+// than the lifetime totals' four per core: every marked completion reads
+// every cell, and a goroutine that shares its cell repicks (Collided).
+func cellsFor(procs int) int { return min(max(2*procs, ctlCells), 64) }
 
 // TryPend makes one attempt to count a success of generation gen in cell r,
 // given the value v loaded from it (CellRef.Load) before the caller checked
@@ -273,13 +284,14 @@ func (s *cellSet) lifetime() uint64 {
 // brings that line in, and the later ones find it there.
 //
 // A claim takes a cell's successes by moving its taken count up to the
-// cell's count, with a CAS from the taken count it read before the cell;
-// the cell itself is only read. It takes every success of gen counted
-// before it read the cell, or finds that another claim took them first (its
-// CAS fails, and it reads both again). So a success counted in a cell
-// before a claim began is taken by that claim or by another one: a success
-// still waiting when a claimer CASes the head completed after its claim
-// began, concurrently with it (Settle and Run rely on this).
+// cell's count as it read it, with a CAS from the taken count it read
+// after the cell; the cell itself is only read. It takes every success of
+// gen counted before it read the cell, or finds that another claim took
+// them (its CAS fails, and it reads the taken count again, until it is at
+// least the count read). So a success counted in a cell before a claim
+// began is taken by that claim or by another one: a success still waiting
+// when a claimer CASes the head completed after its claim began,
+// concurrently with it (Settle and Run rely on this).
 func (c *Count) Claim(gen uint16) uint64 {
 	gen &= genMask
 	n := c.claimSet(&c.base, gen)
@@ -290,18 +302,30 @@ func (c *Count) Claim(gen uint16) uint64 {
 }
 
 func (c *Count) claimSet(s *cellSet, gen uint16) uint64 {
+	// Every cell is read first: the other cores' cells are the lines that
+	// must travel here, and once they have, the taken counts (on the
+	// control line, which the head CAS needs next) are CASed back to back,
+	// leaving another claimer the least time to come in between.
+	var xs [64]uint64
+	cells := s.c[:min(len(s.c), len(xs))]
+	for i := range cells {
+		xs[i] = cells[i].v.Load()
+	}
 	var n uint64
-	for i := range s.c {
+	for i := range cells {
+		x := xs[i]
+		if x>>cGenShift != uint64(gen) || retagging(x) {
+			continue // not gen's, or a retag under way (see the cells' doc)
+		}
 		tw := &s.taken[i]
 		for {
-			t := tw.Load() // before the cell: the count only grows
-			x := s.c[i].v.Load()
-			if x>>cGenShift != uint64(gen) || retagging(x) || t>>cGenShift != uint64(gen) {
-				break // not gen's, or a retag under way (see the cells' doc)
+			t := tw.Load()
+			if t>>cGenShift != uint64(gen) {
+				break // retagged since x was read: gen's window is over
 			}
 			k := (x - t) & cCount
-			if k == 0 {
-				break
+			if k == 0 || k >= 1<<49 {
+				break // nothing waiting, or taken past x since x was read
 			}
 			c.claimedAll.Add(k) // before the successes leave their cell
 			if tw.CompareAndSwap(t, t&^cCount|x&cCount) {

@@ -112,17 +112,18 @@ const MaxCountSize = 1 << 13
 // 2^13 completions.) A sweep runs once per 4 billion completions of a
 // breaker and stops when the generation changes.
 type Count struct {
-	_    [64]byte // keep the head off whatever precedes it
-	head atomic.Uint64
+	// The control line: the head and every word a marked completion
+	// writes with it (see control). head, claimedAll and placedAll point
+	// into it.
+	ctl  *control
+	head *atomic.Uint64
 	// claimedAll and placedAll count the successes ever claimed from cells
 	// and ever placed in the head (or dropped) after a claim; both only
-	// grow (see Claim). They share the head's line, which the writers that
-	// touch them read anyway.
-	claimedAll atomic.Uint64
-	placedAll  atomic.Uint64
-	_          [40]byte
-	size       uint64 // N
-	mask       uint64
+	// grow (see Claim).
+	claimedAll *atomic.Uint64
+	placedAll  *atomic.Uint64
+	size uint64 // N
+	mask uint64
 	slots      []atomic.Uint64
 	// Successes wait in cells until a marked completion claims them (see
 	// cells.go): one base cell, then one cell per core slot once two cores
@@ -172,13 +173,33 @@ func newCount(size int, seqBits uint) *Count {
 	for r < size {
 		r <<= 1
 	}
+	ctl := new(control)
 	return &Count{
+		ctl: ctl, head: &ctl[ctlHead], claimedAll: &ctl[ctlClaimed], placedAll: &ctl[ctlPlaced],
 		size: uint64(size), mask: uint64(r - 1), slots: make([]atomic.Uint64, r),
-		base:    newCellSet(1),
+		base:    cellSet{c: make([]cell, 1), taken: ctl[ctlBaseTaken : ctlBaseTaken+1]},
 		seqBits: seqBits, seqMask: 1<<seqBits - 1, sweepMask: 1<<(seqBits-2) - 1, rawTop: 2 << seqBits,
 		cellFull: 1 << (seqBits - 3),
 	}
 }
+
+// control is a Count's control line: 64 bytes, allocated on its own, which
+// the allocator places on one cache line with nothing else on it. A marked
+// completion writes its head, claimedAll and placedAll, and the taken counts
+// of the cells it claims; with the taken counts of the base cell and of up
+// to ctlCells per-core cells here too, a marked completion on a machine of
+// up to two cores (see cellsFor) writes one line that other cores share,
+// besides the slot of its mark.
+type control [8]atomic.Uint64
+
+const (
+	ctlHead = iota
+	ctlClaimed
+	ctlPlaced
+	ctlBaseTaken
+	ctlCellsTaken // the taken counts of the first ctlCells cells of a set that fits
+	ctlCells      = len(control{}) - ctlCellsTaken
+)
 
 // Size returns N, the number of completions the window remembers.
 func (c *Count) Size() int { return int(c.size) }
@@ -329,7 +350,7 @@ func (c *Count) place(h uint64, n uint64) (at, next uint64) {
 // every slot, so it costs a pass over the ring: it runs once per transition
 // of the breaker, never on a call.
 func (c *Count) Forget(gen uint16, word *atomic.Uint64, w uint64) {
-	if !ForgetWord(&c.head, hGenShift, gen, word, w) || !c.forgetCells(gen, word, w) {
+	if !ForgetWord(c.head, hGenShift, gen, word, w) || !c.forgetCells(gen, word, w) {
 		return
 	}
 	for i := range c.slots {
