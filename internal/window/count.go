@@ -122,8 +122,8 @@ type Count struct {
 	// grow (see Claim).
 	claimedAll *atomic.Uint64
 	placedAll  *atomic.Uint64
-	size uint64 // N
-	mask uint64
+	size       uint64 // N
+	mask       uint64
 	slots      []atomic.Uint64
 	// Successes wait in cells until a marked completion claims them (see
 	// cells.go): one base cell, then one cell per core slot once two cores
