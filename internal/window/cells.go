@@ -175,6 +175,9 @@ func (c *Count) TryPend(r CellRef, v uint64, gen uint16) (ok, full bool) {
 		if !r.c.v.CompareAndSwap(v, nv) {
 			return false, false
 		}
+		if testHookAfterRetag != nil {
+			testHookAfterRetag()
+		}
 		r.finishRetag(nv)
 		return true, false
 	}
@@ -200,6 +203,10 @@ func (c *Count) TryPend(r CellRef, v uint64, gen uint16) (ok, full bool) {
 	}
 	return false, false
 }
+
+// testHookAfterRetag, set only by tests, runs between the two steps of a
+// retag by a success.
+var testHookAfterRetag func()
 
 // finishRetag does step 2 of a retag (see the cells' doc) for cell r seen
 // holding v, whose retag bit is set: the taken count becomes (generation of
@@ -313,29 +320,32 @@ func (c *Count) claimSet(s *cellSet, gen uint16) uint64 {
 	}
 	var n uint64
 	for i := range cells {
-		x := xs[i]
-		if x>>cGenShift != uint64(gen) || retagging(x) {
-			continue // not gen's, or a retag under way (see the cells' doc)
-		}
-		tw := &s.taken[i]
-		for {
-			t := tw.Load()
-			if t>>cGenShift != uint64(gen) {
-				break // retagged since x was read: gen's window is over
-			}
-			k := (x - t) & cCount
-			if k == 0 || k >= 1<<49 {
-				break // nothing waiting, or taken past x since x was read
-			}
-			c.claimedAll.Add(k) // before the successes leave their cell
-			if tw.CompareAndSwap(t, t&^cCount|x&cCount) {
-				n += k
-				break
-			}
-			c.placedAll.Add(k) // not taken after all
+		if x := xs[i]; x>>cGenShift == uint64(gen) && !retagging(x) {
+			n += c.take(&s.taken[i], x, gen)
 		}
 	}
 	return n
+}
+
+// take claims for generation gen the successes of a cell read as x (of
+// gen, not retagging) that its taken count tw has not taken yet, and
+// returns how many it took.
+func (c *Count) take(tw *atomic.Uint64, x uint64, gen uint16) uint64 {
+	for {
+		t := tw.Load()
+		if t>>cGenShift != uint64(gen) {
+			return 0 // retagged since x was read: gen's window is over
+		}
+		k := (x - t) & cCount
+		if k == 0 || k >= 1<<49 {
+			return 0 // nothing waiting, or taken past x since x was read
+		}
+		c.claimedAll.Add(k) // before the successes leave their cell
+		if tw.CompareAndSwap(t, t&^cCount|x&cCount) {
+			return k
+		}
+		c.placedAll.Add(k) // not taken after all
+	}
 }
 
 // pending returns how many successes of generation gen wait in cells.

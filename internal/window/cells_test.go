@@ -189,3 +189,46 @@ func TestForgetCellsKeepsCounts(t *testing.T) {
 	c.Forget(3, &word, 1)
 	require.Equal(t, uint64(1), c.pending(3))
 }
+
+// A claim whose view of a cell is older than the cell's taken count (another
+// claim read the cell later and took more) takes nothing, rather than
+// reading the difference as a huge count.
+func TestTakeFromAnOlderView(t *testing.T) {
+	c := NewCount(8)
+	r := c.Cell()
+	for range 3 {
+		pendIn(t, c, r, 1)
+	}
+	old := r.Load()
+	pendIn(t, c, r, 1)
+	require.Equal(t, uint64(4), c.Claim(1))
+	claimed := c.Claimed()
+	require.Zero(t, c.take(r.taken, old, 1))
+	require.Equal(t, claimed, c.Claimed(), "a claim counted successes it did not take")
+}
+
+// A success that stops between the two steps of its retag leaves the retag
+// bit set; a success of the new generation in the same cell finishes the
+// retag before it counts, so the cell's taken count is the new
+// generation's and both successes wait in it.
+func TestRetagStoppedBetweenItsSteps(t *testing.T) {
+	c := NewCount(8)
+	r := c.Cell()
+	for range 3 {
+		pendIn(t, c, r, 1)
+	}
+	done := false
+	testHookAfterRetag = func() {
+		if !done {
+			done = true
+			pendIn(t, c, r, 2) // another success of generation 2 meanwhile
+		}
+	}
+	t.Cleanup(func() { testHookAfterRetag = nil })
+	pendIn(t, c, r, 2)
+	require.True(t, done)
+	require.Equal(t, uint64(2)<<cGenShift|5, r.Load())
+	require.Equal(t, uint64(2), c.pending(2))
+	require.Equal(t, uint64(2), c.Claim(2))
+	require.Equal(t, uint64(5), c.Lifetime())
+}
