@@ -301,7 +301,10 @@ func (s *cellSet) lifetime() uint64 {
 // concurrently with it (Settle and Run rely on this).
 func (c *Count) Claim(gen uint16) uint64 {
 	gen &= genMask
-	n := c.claimSet(&c.base, gen)
+	var n uint64
+	if x := c.base.c[0].v.Load(); x>>cGenShift == uint64(gen) && !retagging(x) {
+		n = c.take(&c.base.taken[0], x, gen)
+	}
 	if cs := c.cells.Load(); cs != nil {
 		n += c.claimSet(cs, gen)
 	}
@@ -312,16 +315,20 @@ func (c *Count) claimSet(s *cellSet, gen uint16) uint64 {
 	// Every cell is read first: the other cores' cells are the lines that
 	// must travel here, and once they have, the taken counts (on the
 	// control line, which the head CAS needs next) are CASed back to back,
-	// leaving another claimer the least time to come in between.
-	var xs [64]uint64
-	cells := s.c[:min(len(s.c), len(xs))]
-	for i := range cells {
-		xs[i] = cells[i].v.Load()
-	}
+	// leaving another claimer the least time to come in between. Up to 8
+	// cells at a time, so that the values read fit in one small array (a
+	// larger one would be zeroed on every failure).
 	var n uint64
-	for i := range cells {
-		if x := xs[i]; x>>cGenShift == uint64(gen) && !retagging(x) {
-			n += c.take(&s.taken[i], x, gen)
+	for lo := 0; lo < len(s.c); lo += 8 {
+		var xs [8]uint64
+		cells := s.c[lo:min(lo+8, len(s.c))]
+		for i := range cells {
+			xs[i] = cells[i].v.Load()
+		}
+		for i := range cells {
+			if x := xs[i]; x>>cGenShift == uint64(gen) && !retagging(x) {
+				n += c.take(&s.taken[lo+i], x, gen)
+			}
 		}
 	}
 	return n

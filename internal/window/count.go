@@ -232,9 +232,15 @@ type Pos struct {
 // recorded completions plus those n successes. A decision reading it counts
 // no mark that the window of the real completion order would not hold.
 func (p Pos) Late(n uint64) Pos {
+	p.addLate(n)
+	return p
+}
+
+// addLate is Late in place (a Pos is seven words: copying one back costs
+// more than the two fields that change).
+func (p *Pos) addLate(n uint64) {
 	p.late += n
 	p.calls = min(p.raw+p.late, p.size)
-	return p
 }
 
 // span is how many recorded completions, p included, the window ending at p
@@ -372,7 +378,7 @@ func (c *Count) Forget(gen uint16, word *atomic.Uint64, w uint64) {
 // after it does. It reads only the head's line, which the caller's CAS has
 // just brought in.
 func (c *Count) Settle(p *Pos, placed, claimed uint64) {
-	*p = p.Late(c.claimedAll.Load() - placed - claimed)
+	p.addLate(c.claimedAll.Load() - placed - claimed)
 }
 
 // Placed ends the transit of n claimed successes: they are in the head now,
