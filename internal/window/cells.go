@@ -16,9 +16,9 @@ import (
 // so a breaker with a count window counts a closed success with one atomic
 // instruction. While one core records, every success goes to the base
 // cell, which every Count has; the first pend that loses its CAS to another
-// success (another core) allocates one cell per core slot (SetsFor, picked
-// like the lifetime totals' stripes, see Pick), and successes go there from
-// then on. The base cell keeps what it holds: it is claimed and counted
+// success (another core) allocates cells for the core slots (cellsFor,
+// picked like the lifetime totals' stripes, see Pick), and successes go
+// there from then on. The base cell keeps what it holds: it is claimed and counted
 // like the others.
 //
 // # Layout of a cell
@@ -34,11 +34,12 @@ import (
 // which claims have taken its successes, mod 2^50; the successes waiting in
 // a cell are its count minus its taken count, when the two are of the same
 // generation (mod 2^50, exact while fewer than 2^49 wait: TryPend keeps them
-// under 2^(seqBits-3)). Taken counts are never written by a success that
-// counts: only by claims and retags. They sit on lines of their own, so a
-// claim only reads the other cores' cells: those lines stay valid in their
-// owners' caches, and the lines that move between claiming cores are lines
-// no success touches.
+// under 2^(seqBits-3)). Taken counts are written only by claims and by the
+// second step of a retag, never by a success's count, and they sit on the
+// head's line (see control; lines of their own for sets of more than four
+// cells). So a claim only reads the other cores' cells: those lines stay
+// valid in their owners' caches, and the line that moves between claiming
+// cores is the one each claim writes anyway.
 //
 // # Generations
 //
@@ -67,7 +68,7 @@ import (
 // A reader that finds the bit set skips the cell: the only success in it
 // of g is the retagging one, which completed concurrently with the read.
 //
-// # Lifetime counts past 2^51
+// # Lifetime counts past 2^50
 //
 // A cell's count is its lifetime count mod 2^50. Each cell keeps a fold, a
 // lifetime count the cell has already reached (on the cell's own line): the
@@ -91,7 +92,8 @@ type cell struct {
 }
 
 // cellSet is a set of cells and their taken counts (see the layout above),
-// the taken counts packed together, away from the cells.
+// the taken counts packed together, away from the cells: on the control
+// line for the base cell and for a set of up to four cells (see spread).
 type cellSet struct {
 	c     []cell
 	taken []atomic.Uint64
