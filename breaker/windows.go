@@ -113,14 +113,15 @@ func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, place, m
 			}
 		}
 	}
-	var claimed uint64
+	// Claim first, so the head loaded next is as fresh as it can be at the
+	// CAS. Claimed successes are kept across failed attempts: they are out
+	// of their cells and must land in a head CAS (or be dropped, as stale).
+	// A retry does not claim again: a success counted after this claim
+	// began is concurrent with this completion, and waits for the next
+	// claim. A claim by a stale completion takes only cells of its own
+	// generation, whose window nobody reads.
+	claimed := c.Claim(gen)
 	for {
-		// Claim first, so the head loaded next is as fresh as it can be
-		// at the CAS. Claimed successes are kept across failed attempts:
-		// they are out of their cells and must land in a head CAS (or be
-		// dropped, as stale). A claim by a stale completion takes only
-		// cells of its own generation, whose window nobody reads.
-		claimed += c.Claim(gen)
 		h := c.Head()
 		// placed is read before the head CAS and Claimed (in Settle)
 		// after it: the difference bounds the successes in transit at
