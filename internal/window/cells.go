@@ -137,9 +137,9 @@ func (c *Count) Spread() { c.spread() }
 func (c *Count) spread() {
 	if c.cells.Load() == nil {
 		n := cellsFor(runtime.GOMAXPROCS(0))
-		cs := newCellSet(n)
-		if n <= ctlCells {
-			cs.taken = c.ctl[ctlCellsTaken : ctlCellsTaken+n]
+		cs := cellSet{c: make([]cell, n), taken: c.ctl[ctlCellsTaken:]}
+		if n > ctlCells {
+			cs = newCellSet(n)
 		}
 		c.cells.CompareAndSwap(nil, &cs)
 	}

@@ -262,12 +262,13 @@ func (p Pos) Calls() uint64 { return p.calls }
 // before it. It returns where the completion landed and true once it is
 // recorded; false means the head moved (or this attempt started the
 // generation's window): reload the head, check the generation again and
-// retry, with the same claimed successes and any more that Claim finds.
+// retry, with the same claimed successes (the breaker does not claim
+// again: successes counted after its claim began are concurrent with it).
 //
-// A completion recorded without a claim (claimed nil) while cells exist is
-// blind: successes that completed before it may still wait in cells, so its
-// window may lack them, and Tripped says false for it. A marked completion
-// claims.
+// A completion recorded without a claim (claimed nil) once any success has
+// waited in a cell is blind: successes that completed before it may still
+// wait in cells, so its window may lack them, and Tripped says false for
+// it. A marked completion claims.
 func (c *Count) TryAdd(h uint64, gen uint16, marked bool, claimed *uint64) (Pos, bool) {
 	var p Pos
 	ok := c.TryAddAt(h, gen, marked, claimed, &p)
