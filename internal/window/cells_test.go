@@ -3,6 +3,7 @@ package window
 import (
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -18,6 +19,29 @@ func pendIn(t *testing.T, c *Count, r CellRef, gen uint16) {
 		}
 	}
 	t.Fatal("pend did not succeed")
+}
+
+// newCellWith returns a window whose calling goroutine's cell holds n
+// successes of generation gen, and that cell.
+func newCellWith(t *testing.T, gen uint16, n int) (*Count, CellRef) {
+	t.Helper()
+	c := NewCount(8)
+	r := c.Cell()
+	for range n {
+		pendIn(t, c, r, gen)
+	}
+	return c, r
+}
+
+// The control line is one whole cache line: the allocator places a 64-byte
+// object at a multiple of 64, so the head and the words written with it
+// share no line with anything else.
+func TestControlLineAligned(t *testing.T) {
+	for range 100 {
+		c := NewCount(8)
+		require.Zero(t, uintptr(unsafe.Pointer(c.ctl))%64)
+		require.Equal(t, uintptr(64), unsafe.Sizeof(*c.ctl))
+	}
 }
 
 // Until two cores contend, every success goes to the base cell; a pend
@@ -85,11 +109,7 @@ func TestCellFoldFollows(t *testing.T) {
 // new generation waits but that success. A claim of one generation takes
 // nothing from a cell of another.
 func TestRetagKeepsTheCount(t *testing.T) {
-	c := NewCount(8)
-	r := c.Cell()
-	for range 3 {
-		pendIn(t, c, r, 2)
-	}
+	c, r := newCellWith(t, 2, 3)
 	require.Zero(t, c.Claim(1), "a stale claimer took successes of a later generation")
 	require.Equal(t, uint64(2)<<cGenShift, r.taken.Load(), "a claim of another generation wrote the taken count")
 	require.Equal(t, uint64(3), c.Claim(2))
@@ -108,11 +128,7 @@ func TestRetagKeepsTheCount(t *testing.T) {
 // or a reader skips the cell meanwhile, never reading the earlier
 // generation's taken count against the new one's.
 func TestRetagFinishedByOthers(t *testing.T) {
-	c := NewCount(8)
-	r := c.Cell()
-	for range 4 {
-		pendIn(t, c, r, 1)
-	}
+	c, r := newCellWith(t, 1, 4)
 	require.Equal(t, uint64(4), c.Claim(1))
 	pendIn(t, c, r, 1)                     // one waiting of generation 1
 	r.c.v.Store(2<<cGenShift | cRetag | 6) // generation 2's first success, at step 1
@@ -167,11 +183,7 @@ func TestWaitingAfterAClaimPastIt(t *testing.T) {
 func TestForgetCellsKeepsCounts(t *testing.T) {
 	var word atomic.Uint64
 	word.Store(1)
-	c := NewCount(8)
-	r := c.Cell()
-	for range 5 {
-		pendIn(t, c, r, 3)
-	}
+	c, r := newCellWith(t, 3, 5)
 	require.Equal(t, uint64(5), c.Claim(3)) // taken: (3, 5)
 	pendIn(t, c, r, 3)                      // one still waiting
 	c.Forget(3, &word, 1)                   // generation 3 comes round again
@@ -194,11 +206,7 @@ func TestForgetCellsKeepsCounts(t *testing.T) {
 // claim read the cell later and took more) takes nothing, rather than
 // reading the difference as a huge count.
 func TestTakeFromAnOlderView(t *testing.T) {
-	c := NewCount(8)
-	r := c.Cell()
-	for range 3 {
-		pendIn(t, c, r, 1)
-	}
+	c, r := newCellWith(t, 1, 3)
 	old := r.Load()
 	pendIn(t, c, r, 1)
 	require.Equal(t, uint64(4), c.Claim(1))
@@ -212,11 +220,7 @@ func TestTakeFromAnOlderView(t *testing.T) {
 // retag before it counts, so the cell's taken count is the new
 // generation's and both successes wait in it.
 func TestRetagStoppedBetweenItsSteps(t *testing.T) {
-	c := NewCount(8)
-	r := c.Cell()
-	for range 3 {
-		pendIn(t, c, r, 1)
-	}
+	c, r := newCellWith(t, 1, 3)
 	done := false
 	testHookAfterRetag = func() {
 		if !done {

@@ -81,7 +81,7 @@ const MaxCountSize = 1 << 13
 // completed before this one but are not ahead of it in the head. Two
 // counters that only grow (successes ever claimed, ever placed) bound them
 // from above; the decision counts that many successes into its window as
-// late ones (Settle, Pos.Late), which can only lower the rate it reads;
+// late ones (Settle, Pos.addLate), which can only lower the rate it reads;
 // they stay where they are until the next marked completion places them.
 // Readers (Sum, Run) count the waiting successes as the newest completions.
 //
@@ -221,23 +221,18 @@ type Pos struct {
 	// hold some that completed before it (see Tripped).
 	blind bool
 	// late: successes that completed before it but took their places after
-	// it (see Late); the window ending at it is its last calls-late
+	// it (see addLate); the window ending at it is its last calls-late
 	// recorded completions and these.
 	late uint64
 	size uint64 // N
 }
 
-// Late returns p with n successes that completed before it but were
-// recorded after it: the window ending at p is then its last Calls()-n
-// recorded completions plus those n successes. A decision reading it counts
-// no mark that the window of the real completion order would not hold.
-func (p Pos) Late(n uint64) Pos {
-	p.addLate(n)
-	return p
-}
-
-// addLate is Late in place (a Pos is seven words: copying one back costs
-// more than the two fields that change).
+// addLate adds to p n successes that completed before it but were recorded
+// after it: the window ending at p is then its last Calls()-n recorded
+// completions plus those n successes. A decision reading it counts no mark
+// that the window of the real completion order would not hold. It works in
+// place: a Pos is seven words, and copying one back costs more than the two
+// fields that change.
 func (p *Pos) addLate(n uint64) {
 	p.late += n
 	p.calls = min(p.raw+p.late, p.size)
@@ -370,7 +365,7 @@ func (c *Count) Forget(gen uint16, word *atomic.Uint64, w uint64) {
 // Settle completes *p, the position of a completion recorded by TryAddAt
 // with the successes it claimed (claimed, as passed to TryAddAt) and with
 // placed read from PlacedSoFar before its head CAS: it counts into its
-// window as late (Pos.Late) every success that completed before its claim
+// window as late (Pos.addLate) every success that completed before its claim
 // began and is not in the head before it. Those are in transit (claimed by
 // another completion that has not placed them yet), bounded from above by
 // Claimed now minus placed. Successes still waiting in cells completed
