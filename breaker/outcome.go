@@ -71,25 +71,20 @@ func (b *Breaker) closedSuccess(gen uint16) {
 				b.totals.inc(totSuccess) // stale: counted in the totals only
 				return
 			}
-			ok, full := c.TryPend(cell, v, gen)
-			if ok {
-				break
+			ok, toHead := c.TryPend(cell, v, gen)
+			if !ok {
+				continue
 			}
-			if full {
-				// Into the head with the waiting ones (unless a claim made
-				// room meanwhile): a success placed in the head, or found
-				// stale, is counted in the totals.
+			if toHead {
+				// Many successes wait: into the head with them. The cell
+				// has counted this one for good, stale or not.
 				var p countPos
-				ok, pended := countInto(b, c, phaseClosed, gen, false, false, &p)
-				if !pended {
-					b.totals.inc(totSuccess)
-				}
-				if !ok {
+				if !placeInHead(b, c, phaseClosed, gen, false, &p) {
 					return // stale
 				}
 				w = b.word.Load()
-				break
 			}
+			break
 		}
 	default:
 		b.totals.inc(totSuccess)

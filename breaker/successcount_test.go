@@ -67,23 +67,30 @@ func TestCountWindowSuccessCountedOnce(t *testing.T) {
 	require.Equal(t, want, e.counts().SuccessCalls)
 }
 
-// A success that finds its cell full goes to the head with every waiting
-// one, and is counted in the totals instead: still exactly once.
-func TestCountWindowFullCellSuccessCountedOnce(t *testing.T) {
+// A success whose cell finds 2^31 successes waiting outside the head goes
+// to the head with them; it is still counted once, by its cell.
+func TestCountWindowManyWaitingSuccessesGoToTheHead(t *testing.T) {
 	e := newEnv(t, Config{FailureRateThreshold: 0.5, MinimumCalls: 50, WindowType: CountWindow, WindowSize: 100})
 	e.oks(1)
 	before := e.counts()
 	w := e.b.word.Load()
 	r := e.b.cwin.Cell()
-	// A cell holding 2^30 - 1 waiting successes: the next one fills it.
-	e.b.cwin.Preload(r, genOf(w), 1<<30-2)
-	base := before.SuccessCalls + (1<<30 - 2)
+	// The cell's count reaches 2^31 - 1: the next success brings it to a
+	// multiple of the check interval with 2^31 waiting.
+	e.b.cwin.Preload(r, genOf(w), 1<<31-2)
+	base := before.SuccessCalls + (1<<31 - 2)
 	require.Equal(t, base, e.counts().SuccessCalls)
+	head := e.b.cwin.Head()
 	e.oks(1)
 	c := e.counts()
-	require.Equal(t, base+1, c.SuccessCalls, "the success that found its cell full")
+	require.Equal(t, base+1, c.SuccessCalls, "the success that went to the head")
 	require.Equal(t, uint64(100), c.Window.Calls)
-	require.Zero(t, e.b.cwin.Claimed()-e.b.cwin.PlacedSoFar(), "claimed successes left in transit")
+	require.NotEqual(t, head, e.b.cwin.Head(), "the head took the waiting successes in")
+	// A success after it stays in its cell.
+	head = e.b.cwin.Head()
+	e.oks(1)
+	require.Equal(t, head, e.b.cwin.Head())
+	require.Equal(t, base+2, e.counts().SuccessCalls)
 }
 
 // RecordSuccess that a cell of the ending period's window counted, and then

@@ -78,67 +78,57 @@ func (b *Breaker) countAdd(admitted phase, gen uint16, failure, slow, decide boo
 
 // countInto records one outcome in count window c.
 //
-// An unmarked completion (a success, for this window) waits in a cell (see
-// window.Count): the base cell while one core records, a cell of its core
-// once two contend. pended reports that: the cell counts it for good, and
-// for the failure window (b.cwin) that is the success's count in the
-// lifetime totals too (Counts adds the window's Lifetime). A marked
-// completion, or a success that finds its cell full, takes its place in the
-// head and claims the successes waiting in cells first: they completed
-// before it and take their places ahead of it, in its own head CAS.
-// Successes claimed by another completion that has not placed them yet are
-// counted into its window as late ones by Settle, from loads only;
-// successes counted in cells after its claim began are concurrent with it
-// and wait for the next marked completion.
+// An unmarked completion (a success, for this window) counts itself in a
+// cell (see window.Count): the base cell while one core records, a cell of
+// its core once two contend. pended reports that: the cell counts it for
+// good, and for the failure window (b.cwin) that is the success's count in
+// the lifetime totals too (Counts adds the window's Lifetime). A marked
+// completion takes its place in the head, after every success the cells had
+// counted when it began (Pended, read once, before the head): one read of
+// the cells, one CAS on the head, one slot. An unmarked one goes there too,
+// after its cell, when place asks for its position (a decision follows) or
+// when its cell reports that too many successes wait.
 //
-// place asks for the head even for an unmarked completion (a decision
-// follows and needs its position; a marked one always goes there). It
-// stores where a completion placed in the head landed in *p, and reports ok
-// false if the outcome is stale (pended may still be true: a success
+// It stores where a completion placed in the head landed in *p, and reports
+// ok false if the outcome is stale (pended may still be true: a success
 // counted in a cell of its own generation, and found stale after).
 func countInto(b *Breaker, c *window.Count, admitted phase, gen uint16, place, marked bool, p *window.Pos) (ok, pended bool) {
-	if !place {
+	if !marked {
 		for {
 			cell := c.Cell()
 			v := cell.Load()
 			if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
 				return false, false
 			}
-			ok, full := c.TryPend(cell, v, gen)
-			if ok {
-				return true, true
-			}
-			if full {
-				break // a full cell: into the head, with the waiting ones
+			if ok, toHead := c.TryPend(cell, v, gen); ok {
+				if !place && !toHead {
+					return true, true
+				}
+				break
 			}
 		}
+		pended = true
 	}
-	// Claim first, so the head loaded next is as fresh as it can be at the
-	// CAS. Claimed successes are kept across failed attempts: they are out
-	// of their cells and must land in a head CAS (or be dropped, as stale).
-	// A retry does not claim again: a success counted after this claim
-	// began is concurrent with this completion, and waits for the next
-	// claim. A claim by a stale completion takes only cells of its own
-	// generation, whose window nobody reads.
-	claimed := c.Claim(gen)
+	return placeInHead(b, c, admitted, gen, marked, p), pended
+}
+
+// placeInHead records an outcome of generation gen in the head of count
+// window c (an unmarked one has counted itself in a cell already), storing
+// its position in *p; false if it is stale.
+func placeInHead(b *Breaker, c *window.Count, admitted phase, gen uint16, marked bool, p *window.Pos) bool {
+	// Read once, before the head: a success counted after this read
+	// completed concurrently with this outcome, and may go after it. A
+	// goroutine stopped anywhere below resumes with a head CAS that fails
+	// if the head moved, and the generation check runs again.
+	n := c.Pended(gen)
 	for {
 		h := c.Head()
-		// placed is read before the head CAS and Claimed (in Settle)
-		// after it: the difference bounds the successes in transit at
-		// the CAS from above (see window.Count.Claim).
-		placed := c.PlacedSoFar()
 		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
-			// Stale: anything claimed belonged to gen's window, which
-			// nobody reads any more.
-			c.Placed(claimed)
-			return false, false
+			return false // stale: gen's window, nobody reads it
 		}
-		if !c.TryAddAt(h, gen, marked, &claimed, p) {
-			continue
+		if c.TryAddAt(h, gen, marked, n, p) {
+			return true
 		}
-		c.Placed(claimed)
-		c.Settle(p, placed, claimed)
-		return true, false
 	}
 }
 

@@ -5,21 +5,26 @@ import (
 	"sync/atomic"
 )
 
-// Cells: where a Count window's successes wait for the next marked
-// completion, and where they are counted for good.
+// Cells: where a Count window counts its successes.
 //
 // # One word per success
 //
 // A success adds one to a cell by CAS and does nothing else: the cell is
-// both its place in the window (it waits there until a marked completion
-// claims it, see Claim) and its count in the lifetime totals (Lifetime),
-// so a breaker with a count window counts a closed success with one atomic
-// instruction. While one core records, every success goes to the base
-// cell, which every Count has; the first pend that loses its CAS to another
-// success (another core) allocates cells for the core slots (cellsFor,
-// picked like the lifetime totals' stripes, see Pick), and successes go
-// there from then on. The base cell keeps what it holds: it is claimed and counted
-// like the others.
+// both its place in the window (the head takes it in with the next
+// completion that goes there, see Pended and TryAddAt) and its count in
+// the lifetime totals (Lifetime), so a breaker with a count window counts a
+// closed success with one atomic instruction. While one core records,
+// every success goes to the base cell, which every Count has; the first
+// pend that loses its CAS to another success (another core) allocates
+// cells for the core slots (cellsFor, picked like the lifetime totals'
+// stripes, see Pick), and successes go there from then on. The base cell
+// keeps what it holds: it is read and counted like the others.
+//
+// Nothing but a success ever writes a cell (and a retag's second step,
+// once per cell and generation): a completion that goes to the head only
+// reads the cells, so the other cores' lines stay valid in their owners'
+// caches, and the one line that moves between the cores that write the head
+// is the head's.
 //
 // # Layout of a cell
 //
@@ -28,54 +33,49 @@ import (
 //	| generation | retag |  successes ever counted in the cell, mod 2^50 |
 //	+------------+------+-----------------------------------------------+
 //
-// The count never goes back: a claim does not write the cell, and the
-// first success of another generation retags the cell, keeping its count.
-// Next to each cell is its taken count, generation << 51 | the count up to
-// which claims have taken its successes, mod 2^50; the successes waiting in
-// a cell are its count minus its taken count, when the two are of the same
-// generation (mod 2^50, exact while fewer than 2^49 wait: TryPend keeps them
-// under 2^(seqBits-3)). Taken counts are written only by claims and by the
-// second step of a retag, never by a success's count, and they sit on the
-// head's line (see control; lines of their own for sets of more than four
-// cells). So a claim only reads the other cores' cells: those lines stay
-// valid in their owners' caches, and the line that moves between claiming
-// cores is the one each claim writes anyway.
+// The count never goes back: the first success of another generation
+// retags the cell, keeping its count. Next to the count, on the cell's own
+// line, is its start, generation << 51 | the count when the generation
+// began in the cell, mod 2^50. The successes of generation g counted in a
+// cell are its count minus its start, when both are of g (mod 2^50: a
+// cell never counts 2^50 successes in one generation before the head takes
+// them, see TryPend).
 //
 // # Generations
 //
 // A success loads its cell, checks that the breaker is still in its
 // generation, then CASes the cell, so a success admitted under an earlier
 // generation either lands in a cell still tagged with its own generation,
-// whose waiting successes no later window reads, or fails its CAS, checks
-// again and finds itself stale. Either way it is counted once: in a cell,
-// or by the caller in the lifetime totals when it is stale.
+// which no later window reads, or fails its CAS, checks again and finds
+// itself stale. Either way it is counted once: in a cell, or by the caller
+// in the lifetime totals when it is stale.
 //
 // The first success of generation g in a cell of another generation retags
 // it in two steps, the second of which anyone can finish:
 //
 //  1. CAS the cell from (h, 0, c) to (g, 1, c+1): the success is counted,
-//     and the retag bit says that the taken count is not g's yet. A success
+//     and the retag bit says that the start is not g's yet. A success
 //     admitted under an earlier generation that lost the race fails this
-//     CAS, so it never writes a taken count.
-//  2. Set the taken count to (g, c), by CAS from the value read after
-//     seeing the bit, then clear the bit by CAS. Whoever loads the cell
-//     with the bit set (a success, a claim, Forget) does these two steps
-//     before anything else: no success is counted in the cell while the bit
-//     is set, so the count is still c+1 and the taken count to set is known
-//     from the cell alone. A helper that is late finds the taken count
-//     changed and its CAS fails.
+//     CAS, so it never writes a start.
+//  2. Set the start to (g, c), by CAS from the value read after seeing the
+//     bit, then clear the bit by CAS. Whoever loads the cell with the bit
+//     set (a success, a reader, Forget) does these two steps before
+//     anything else: no success is counted in the cell while the bit is
+//     set, so the count is still c+1 and the start to set is known from the
+//     cell alone. A helper that is late finds the start changed and its CAS
+//     fails.
 //
-// A reader that finds the bit set skips the cell: the only success in it
-// of g is the retagging one, which completed concurrently with the read.
+// A reader that finds the bit set skips the cell: the only success of g in
+// it is the retagging one, which completed concurrently with the read.
 //
 // # Lifetime counts past 2^50
 //
 // A cell's count is its lifetime count mod 2^50. Each cell keeps a fold, a
-// lifetime count the cell has already reached (on the cell's own line): the
-// lifetime count is fold + (count - fold) mod 2^50, exact while the lifetime
-// count is less than 2^50 above the fold. The success that brings a cell's
-// count to a multiple of 2^48 raises the fold to the lifetime count, so the
-// fold is never more than about 2^48 behind.
+// lifetime count the cell has already reached: the lifetime count is fold +
+// (count - fold) mod 2^50, exact while the lifetime count is less than 2^50
+// above the fold. The success that brings a cell's count to a multiple of
+// 2^48 raises the fold to the lifetime count, so the fold is never more
+// than about 2^48 behind.
 const (
 	cRetag    = 1 << 50
 	cCount    = cRetag - 1
@@ -83,41 +83,31 @@ const (
 )
 
 // cell is one success counter; its line pair (x86 prefetches lines in
-// pairs) holds nothing else that changes. fold only changes once per 2^48
-// successes of the cell.
+// pairs) holds nothing else. start changes once per generation of the
+// cell, fold once per 2^48 successes.
 type cell struct {
-	v    atomic.Uint64
-	fold atomic.Uint64
-	_    [112]byte
+	v     atomic.Uint64
+	start atomic.Uint64
+	fold  atomic.Uint64
+	_     [104]byte
 }
 
-// cellSet is a set of cells and their taken counts (see the layout above),
-// the taken counts packed together, away from the cells: on the control
-// line for the base cell and for a set of up to four cells (see spread).
+// cellSet is a set of cells.
 type cellSet struct {
-	c     []cell
-	taken []atomic.Uint64
+	c []cell
 }
 
-func newCellSet(n int) cellSet {
-	// The taken counts get lines of their own: a line's worth of padding
-	// on either side keeps neighbours' writes off them.
-	t := make([]atomic.Uint64, n+16)
-	return cellSet{c: make([]cell, n), taken: t[8 : 8+n]}
-}
-
-// CellRef is one cell and its taken count: where the calling goroutine
-// counts its successes (see Cell).
+// CellRef is one cell: where the calling goroutine counts its successes
+// (see Cell).
 type CellRef struct {
-	c     *cell
-	taken *atomic.Uint64
+	c *cell
 }
 
 // Load returns the cell's value, which the caller loads before it checks
 // its generation against the breaker and passes to TryPend.
 func (r CellRef) Load() uint64 { return r.c.v.Load() }
 
-func (s *cellSet) ref(i int) CellRef { return CellRef{c: &s.c[i], taken: &s.taken[i]} }
+func (s *cellSet) ref(i int) CellRef { return CellRef{c: &s.c[i]} }
 
 // Cell returns the cell the calling goroutine adds successes to: the base
 // cell until two cores have contended for it, then the cell of its core
@@ -136,36 +126,38 @@ func (c *Count) Spread() { c.spread() }
 
 func (c *Count) spread() {
 	if c.cells.Load() == nil {
-		n := cellsFor(runtime.GOMAXPROCS(0))
-		cs := cellSet{c: make([]cell, n), taken: c.ctl[ctlCellsTaken:]}
-		if n > ctlCells {
-			cs = newCellSet(n)
-		}
+		cs := cellSet{c: make([]cell, cellsFor(runtime.GOMAXPROCS(0)))}
 		c.cells.CompareAndSwap(nil, &cs)
 	}
 }
 
 // cellsFor is how many cells a count window's successes spread over once
-// contended: two per core slot, at least 4 (so that a machine of up to two
-// cores keeps every taken count on the control line), at most 64. Fewer
-// than the lifetime totals' four per core: every marked completion reads
-// every cell, and a goroutine that shares its cell repicks (Collided).
-func cellsFor(procs int) int { return min(max(2*procs, ctlCells), 64) }
+// contended: two per core slot, at least 4, at most maxCells. Fewer than
+// the lifetime totals' four per core: every completion that goes to the
+// head reads every cell, and a goroutine that shares its cell repicks
+// (Collided).
+func cellsFor(procs int) int { return min(max(2*procs, 4), maxCells) }
+
+// maxCells is the most cells a Count has besides its base cell; TryPend's
+// bound on waiting successes counts on it.
+const maxCells = 64
 
 // TryPend makes one attempt to count a success of generation gen in cell r,
 // given the value v loaded from it (CellRef.Load) before the caller checked
 // gen against the breaker; ok false: load again, check again, retry. Once
-// ok, the success is counted for good (Lifetime) and waits in the cell for
-// the next marked completion of gen.
+// ok, the success is counted for good (Lifetime) and waits in the cell
+// until the next completion that goes to the head takes it in.
 //
 // A cell of another generation is retagged first (see the cells' doc).
-// Every 2^(seqBits-4) successes of a cell (2^30) the pend reads the taken
-// count too, and full reports a cell holding that many waiting successes or
-// more: the caller records this success in the head instead, claiming every
-// waiting one (TryAdd with a claim), and counts it in its lifetime totals
-// itself. So a cell never holds 2^(seqBits-3) waiting successes, no count
-// in the head overflows, and the head keeps moving.
-func (c *Count) TryPend(r CellRef, v uint64, gen uint16) (ok, full bool) {
+// Every checkEvery successes of a cell the pend also reads how many
+// successes of gen wait outside the head, and place reports that they are
+// many (1<<(seqBits-3) or more): the caller then records this success in
+// the head too (TryAddAt, unmarked), which takes every waiting one in.
+// Between two such checks each of at most maxCells+1 cells counts fewer
+// than checkEvery successes, so fewer than 1<<(seqBits-2) ever wait while
+// the callers told to place are placing: TryAddAt's arithmetic mod
+// 2^seqBits stays exact and the head keeps moving.
+func (c *Count) TryPend(r CellRef, v uint64, gen uint16) (ok, place bool) {
 	gen &= genMask
 	if v>>cGenShift != uint64(gen) || retagging(v) {
 		if retagging(v) {
@@ -184,12 +176,12 @@ func (c *Count) TryPend(r CellRef, v uint64, gen uint16) (ok, full bool) {
 		return true, false
 	}
 	next := v&^cCount | (v+1)&cCount
-	if (v+1)&(c.cellFull>>1-1) == 0 && r.waiting(v, gen)+1 >= c.cellFull>>1 {
-		return false, true
-	}
 	if r.c.v.CompareAndSwap(v, next) {
 		if next&(foldEvery-1) == 0 {
 			r.raiseFold(next)
+		}
+		if next&(c.checkEvery-1) == 0 {
+			return true, c.waiting(gen) >= c.placeAt
 		}
 		return true, false
 	}
@@ -211,34 +203,19 @@ func (c *Count) TryPend(r CellRef, v uint64, gen uint16) (ok, full bool) {
 var testHookAfterRetag func()
 
 // finishRetag does step 2 of a retag (see the cells' doc) for cell r seen
-// holding v, whose retag bit is set: the taken count becomes (generation of
-// v, count of v - 1), then the bit is cleared. Either CAS may fail because
+// holding v, whose retag bit is set: the start becomes (generation of v,
+// count of v - 1), then the bit is cleared. Either CAS may fail because
 // another goroutine finished the retag first, which is as good.
 func (r CellRef) finishRetag(v uint64) {
 	want := v&^(cRetag|cCount) | (v-1)&cCount
-	if t := r.taken.Load(); t != want && r.c.v.Load() == v {
-		r.taken.CompareAndSwap(t, want)
+	if s := r.c.start.Load(); s != want && r.c.v.Load() == v {
+		r.c.start.CompareAndSwap(s, want)
 	}
 	r.c.v.CompareAndSwap(v, v&^cRetag)
 }
 
-// waiting returns the successes of gen waiting in cell r when it held v.
-// The taken count is read after v, so a claim in between may have taken
-// more than v holds: that reads as none waiting.
-func (r CellRef) waiting(v uint64, gen uint16) uint64 {
-	t := r.taken.Load()
-	if t>>cGenShift != uint64(gen) {
-		return 0
-	}
-	d := (v - t) & cCount
-	if d >= 1<<49 {
-		return 0 // taken past v: claimed since v was read
-	}
-	return d
-}
-
 // raiseFold raises the cell's fold to its lifetime count, whose value mod
-// 2^51 is cnt (the count just written).
+// 2^50 is cnt (the count just written).
 func (r CellRef) raiseFold(cnt uint64) {
 	for {
 		f := r.c.fold.Load()
@@ -275,51 +252,25 @@ func (s *cellSet) lifetime() uint64 {
 	return n
 }
 
-// Claim takes the successes of generation gen that wait in cells and returns
-// how many it took. The caller adds them to the head by TryAddAt, ahead of
-// its own completion, and keeps them across attempts that fail; once they
-// are in the head (or dropped, as stale) it calls Placed.
-//
-// Until then they are in transit: waiting in no cell and not in the head,
-// where a decision made meanwhile by another completion could miss them.
-// Two counters that only grow keep them in view: Claim adds a cell's
-// waiting successes to Claimed before it takes them (and, if its CAS on the
-// taken count fails, adds the same to Placed), and Placed adds to Placed
-// once they are in the head. So at any moment Claimed minus Placed is at
-// least the successes in transit, and a decision that reads Placed before
-// its head CAS and Claimed after it knows an upper bound of the successes
-// claimed before it and not in the head before it (see Settle). Claimed
-// shares the head's line, which the caller is about to CAS: the first add
-// brings that line in, and the later ones find it there.
-//
-// A claim takes a cell's successes by moving its taken count up to the
-// cell's count as it read it, with a CAS from the taken count it read
-// after the cell; the cell itself is only read. It takes every success of
-// gen counted before it read the cell, or finds that another claim took
-// them (its CAS fails, and it reads the taken count again, until it is at
-// least the count read). So a success counted in a cell before a claim
-// began is taken by that claim or by another one: a success still waiting
-// when a claimer CASes the head completed after its claim began,
-// concurrently with it (Settle and Run rely on this).
-func (c *Count) Claim(gen uint16) uint64 {
+// Pended returns how many successes of generation gen the cells have
+// counted: every one counted before the call began, and perhaps some
+// counted while it reads (each cell is read once). A completion that goes
+// to the head reads it first, before it loads the head (see TryAddAt), and
+// keeps the figure across attempts.
+func (c *Count) Pended(gen uint16) uint64 {
 	gen &= genMask
-	var n uint64
-	if x := c.base.c[0].v.Load(); x>>cGenShift == uint64(gen) && !retagging(x) {
-		n = c.take(&c.base.taken[0], x, gen)
-	}
+	n := c.base.pended(gen)
 	if cs := c.cells.Load(); cs != nil {
-		n += c.claimSet(cs, gen)
+		n += cs.pended(gen)
 	}
 	return n
 }
 
-func (c *Count) claimSet(s *cellSet, gen uint16) uint64 {
-	// Every cell is read first: the other cores' cells are the lines that
-	// must travel here, and once they have, the taken counts (on the
-	// control line, which the head CAS needs next) are CASed back to back,
-	// leaving another claimer the least time to come in between. Up to 8
-	// cells at a time, so that the values read fit in one small array (a
-	// larger one would be zeroed on every failure).
+func (s *cellSet) pended(gen uint16) uint64 {
+	// Every cell is loaded first, back to back: they are the other cores'
+	// lines, and their transfers overlap. The starts, on the same lines,
+	// are read after; a cell that is not retagging already has its start
+	// of its generation, which no success changes.
 	var n uint64
 	for lo := 0; lo < len(s.c); lo += 8 {
 		var xs [8]uint64
@@ -329,66 +280,21 @@ func (c *Count) claimSet(s *cellSet, gen uint16) uint64 {
 		}
 		for i := range cells {
 			if x := xs[i]; x>>cGenShift == uint64(gen) && !retagging(x) {
-				n += c.take(&s.taken[lo+i], x, gen)
+				if st := cells[i].start.Load(); st>>cGenShift == uint64(gen) {
+					n += (x - st) & cCount
+				}
 			}
 		}
 	}
 	return n
 }
 
-// take claims for generation gen the successes of a cell read as x (of
-// gen, not retagging) that its taken count tw has not taken yet, and
-// returns how many it took.
-func (c *Count) take(tw *atomic.Uint64, x uint64, gen uint16) uint64 {
-	for {
-		t := tw.Load()
-		if t>>cGenShift != uint64(gen) {
-			return 0 // retagged since x was read: gen's window is over
-		}
-		k := (x - t) & cCount
-		if k == 0 || k >= 1<<49 {
-			return 0 // nothing waiting, or taken past x since x was read
-		}
-		c.claimedAll.Add(k) // before the successes leave their cell
-		if tw.CompareAndSwap(t, t&^cCount|x&cCount) {
-			return k
-		}
-		c.placedAll.Add(k) // not taken after all
-	}
-}
-
-// pending returns how many successes of generation gen wait in cells.
-func (c *Count) pending(gen uint16) uint64 {
-	n := c.base.pending(gen)
-	if cs := c.cells.Load(); cs != nil {
-		n += cs.pending(gen)
-	}
-	return n
-}
-
-func (s *cellSet) pending(gen uint16) uint64 {
-	var n uint64
-	for i := range s.c {
-		t := s.taken[i].Load()
-		x := s.c[i].v.Load()
-		if x>>cGenShift == uint64(gen) && !retagging(x) && t>>cGenShift == uint64(gen) {
-			n += (x - t) & cCount
-		}
-	}
-	return n
-}
-
-// anyPended reports whether any success was ever counted in a cell.
-func (c *Count) anyPended() bool {
-	return c.cells.Load() != nil || c.base.c[0].v.Load() != 0 || c.base.taken[0].Load() != 0
-}
-
 // forgetCells retags every cell of generation gen to gen+1 (a generation
 // that ran 8191 transitions ago and is over), keeping its count; see
-// Forget. Step 2 of that retag sets the taken count one below the count, so
-// the cell shows one waiting success in gen+1, which no live generation
-// reads (the breaker forgets gen+1 before it enters it again). It gives up,
-// reporting false, as soon as *word no longer holds w.
+// Forget. Step 2 of that retag sets the start one below the count, so the
+// cell shows one success of gen+1, which no live generation reads (the
+// breaker forgets gen+1 before it enters it again). It gives up, reporting
+// false, as soon as *word no longer holds w.
 func (c *Count) forgetCells(gen uint16, word *atomic.Uint64, w uint64) bool {
 	if !forgetSet(&c.base, gen, word, w) {
 		return false
@@ -425,8 +331,8 @@ func forgetSet(s *cellSet, gen uint16, word *atomic.Uint64, w uint64) bool {
 }
 
 // Preload counts n successes of generation gen in cell r as TryPend would,
-// all of them waiting; tests use it to reach a nearly full cell, which
-// takes 2^30 successes otherwise. n must be less than 2^49.
+// all of them waiting; tests use it to reach many waiting successes, which
+// takes 2^31 successes otherwise. n must be less than 2^49.
 func (c *Count) Preload(r CellRef, gen uint16, n uint64) {
 	gen &= genMask
 	for {

@@ -5,19 +5,8 @@ import (
 	"testing"
 )
 
-// addSuccess records one unmarked completion in the head (as a success
-// that finds its cell full does), retrying as the breaker does.
-func addSuccess(c *Count, gen uint16) {
-	var none uint64
-	for {
-		if _, ok := c.TryAdd(c.Head(), gen, false, &none); ok {
-			return
-		}
-	}
-}
-
-// headRaw returns the completion count in c's head.
-func headRaw(c *Count) uint64 { return c.Head() >> hRawShift & hRawMask }
+// headS returns the successes placed in c's head.
+func headS(c *Count) uint64 { return c.Head() >> hSShift & c.seqMask }
 
 // newCount refuses sequence numbers that are not wider than four windows
 // (a sweep period of 2^(seqBits-2) must exceed 2N), right at the limit.
@@ -42,11 +31,10 @@ func TestNewCountSequenceWidthLimit(t *testing.T) {
 	}
 }
 
-// Successes in transit (claimed by another completion that has not placed
-// them) shrink the part of the head a settled position's window covers: a
-// mark that is out of that window is not counted, while the successes the
-// settling completion claimed itself are not taken as late.
-func TestSettleLateShrinksTheRecordedPart(t *testing.T) {
+// Successes counted before a mark began but placed by nobody yet take
+// their places before it, and push an older mark out of its window; those
+// counted after it read Pended go after it.
+func TestPendedSuccessesGoBeforeTheMark(t *testing.T) {
 	c := NewCount(4)
 	add(c, 1, true) // mark 0
 	add(c, 1, false)
@@ -55,66 +43,29 @@ func TestSettleLateShrinksTheRecordedPart(t *testing.T) {
 	for range 3 {
 		pend(c, 1)
 	}
-	if got := c.Claim(1); got != 3 { // a claimer that stalls before its head CAS
-		t.Fatalf("claimed %d, want 3", got)
-	}
-	var claimed uint64
-	claimed += c.Claim(1)
+	n := c.Pended(1)
 	h := c.Head()
-	placed := c.PlacedSoFar()
+	pend(c, 1) // after the read: concurrent, goes after
 	var p Pos
-	if !c.TryAddAt(h, 1, true, &claimed, &p) {
+	if !c.TryAddAt(h, 1, true, n, &p) {
 		t.Fatal("TryAddAt failed on an unchanged head")
 	}
-	c.Placed(claimed)
-	c.Settle(&p, placed, claimed)
-	// The window of 4 ending at p: the 3 successes in transit and p. Mark
-	// 0 is 3 recorded completions back, outside it.
-	if p.Calls() != 4 || p.late != 3 {
-		t.Fatalf("calls %d late %d, want 4 and 3", p.Calls(), p.late)
+	// The window of 4 ending at p: the last 3 of the 5 successes and p.
+	// Mark 0 is 6 completions back, outside it.
+	if p.Calls() != 4 || seqOf(p) != 6 {
+		t.Fatalf("calls %d place %d, want 4 and 6", p.Calls(), seqOf(p))
 	}
 	if got := c.Marks(&p); got != 1 {
 		t.Fatalf("Marks %d, want 1: only p itself is in the window", got)
 	}
 	if c.Reaches(&p, 2) {
-		t.Fatal("Reaches(2) counted a mark from before the late successes")
+		t.Fatal("Reaches(2) counted a mark from before the successes")
 	}
-
-	// A completion's own claim is in the head before it: not late.
-	q := NewCount(16)
-	add(q, 2, true)
-	q.Spread()
-	for range 2 {
-		pend(q, 2)
+	if w := c.waiting(1); w != 1 {
+		t.Fatalf("%d waiting, want the concurrent success", w)
 	}
-	if got := q.Claim(2); got != 2 { // in transit, as above
-		t.Fatalf("claimed %d, want 2", got)
-	}
-	for range 3 {
-		pend(q, 2)
-	}
-	var own uint64
-	own += q.Claim(2)
-	if own != 3 {
-		t.Fatalf("own claim %d, want 3", own)
-	}
-	h = q.Head()
-	placed = q.PlacedSoFar()
-	var r Pos
-	if !q.TryAddAt(h, 2, true, &own, &r) {
-		t.Fatal("TryAddAt failed on an unchanged head")
-	}
-	q.Placed(own)
-	if w := q.Waiting(2); w != 2 {
-		t.Fatalf("%d successes not in the head, want the 2 in transit", w)
-	}
-	q.Settle(&r, placed, own)
-	// Head: mark, 3 own successes, r (5); late: the 2 in transit.
-	if r.late != 2 || r.Calls() != 7 {
-		t.Fatalf("late %d calls %d, want 2 and 7", r.late, r.Calls())
-	}
-	if got := q.Marks(&r); got != 2 {
-		t.Fatalf("Marks %d, want 2", got)
+	if calls, marks := c.Sum(1); calls != 4 || marks != 1 {
+		t.Fatalf("Sum (%d, %d), want (4, 1)", calls, marks)
 	}
 }
 
@@ -126,12 +77,12 @@ func TestReachesOneForAMarkedPositionWithoutItsSlot(t *testing.T) {
 	add(c, 0, true)  // mark 0
 	add(c, 0, true)  // mark 1
 	p := add(c, 0, true)
-	if p.idx != 2 {
-		t.Fatalf("mark index %d, want 2", p.idx)
+	if p.m != 3 {
+		t.Fatalf("marks %d, want 3", p.m)
 	}
 	// The slot as mark 0's writer leaves it had it written between p's
 	// read of the slot and p's slot CAS: p's own mark is not there.
-	c.slots[p.idx&c.mask].Store(c.markOf(&Pos{seq: 0, idx: 0, gen: 0}))
+	c.slots[(p.m-1)&c.mask].Store(c.markOf(&Pos{s: 0, m: 1, gen: 0}))
 	if !c.Reaches(&p, 1) {
 		t.Fatal("a marked completion's window does not reach one mark")
 	}
@@ -149,8 +100,8 @@ func TestCountMarksAfterTheMarkIndexWraps(t *testing.T) {
 	for range 1<<16 + 1 {
 		p = add(c, 0, true)
 	}
-	if p.idx != 0 || p.raw != 1<<16+1 {
-		t.Fatalf("mark index %d, count %d; want 0 and %d", p.idx, p.raw, 1<<16+1)
+	if p.m != 1 || c.Head()&hFull == 0 {
+		t.Fatalf("marks %d, head %x; want 1 and full", p.m, c.Head())
 	}
 	if got := c.Marks(&p); got != 8 {
 		t.Fatalf("Marks %d after the index wrapped, want 8", got)
@@ -166,103 +117,97 @@ func TestCountMarksAfterTheMarkIndexWraps(t *testing.T) {
 	}
 }
 
-// The completion that takes the count to 2^35 steps it back to 2^34 (the
-// same sequence number) and stays in its generation's window.
-func TestCountStepsBackAtTheTopOfTheCount(t *testing.T) {
+// S wraps at 2^34 and the window goes on: ages are taken mod 2^34, and the
+// full bit keeps every window at N completions.
+func TestCountSuccessesWrap(t *testing.T) {
 	c := NewCount(8)
-	if c.rawTop != 1<<35 {
-		t.Fatalf("rawTop %d", c.rawTop)
-	}
-	// The head of generation 2 after 2^35-1 completions, 5 of them marked.
-	c.head.Store(2<<hGenShift | (c.rawTop-1)<<hRawShift | 5)
+	// The head of generation 2 with 2^34-1 successes placed, 5 marks, full;
+	// the cell counts those successes and two more.
+	c.head.Store(2<<hGenShift | sSeqMask<<hSShift | hFull | 5)
+	c.Preload(c.Cell(), 2, 1<<34)
 	p := add(c, 2, true)
-	if p.seq != 1<<34-1 || p.raw != 1<<34 || p.Calls() != 8 {
-		t.Fatalf("position seq %d raw %d calls %d", p.seq, p.raw, p.Calls())
+	if p.s != 1 || seqOf(p) != 6 || p.Calls() != 8 {
+		t.Fatalf("position s %d place %d calls %d", p.s, seqOf(p), p.Calls())
 	}
 	if g := uint16(c.Head() >> hGenShift); g != 2 {
 		t.Fatalf("the head moved to generation %d", g)
 	}
-	if got := headRaw(c); got != 1<<34 {
-		t.Fatalf("count %d after the step, want 2^34", got)
+	if got := headS(c); got != 1 {
+		t.Fatalf("S %d after the wrap, want 1", got)
 	}
 	if calls, marks := c.Sum(2); calls != 8 || marks != 1 {
 		t.Fatalf("Sum (%d, %d), want (8, 1)", calls, marks)
 	}
 	q := add(c, 2, false)
-	if q.seq != 0 || q.raw != 1<<34+1 {
-		t.Fatalf("next position seq %d raw %d", q.seq, q.raw)
+	if q.s != 2 || q.Calls() != 8 || c.Marks(&q) != 1 {
+		t.Fatalf("next position s %d calls %d marks %d", q.s, q.Calls(), c.Marks(&q))
 	}
 }
 
-// A sweep runs exactly when the count reaches a multiple of 2^(seqBits-2),
-// whichever way completions are recorded: one at a time, by the success
-// fast path, or many at once by a claim.
+// A sweep runs exactly when S crosses a multiple of 2^(seqBits-2), whether
+// successes are placed one at a time or many at once by a mark.
 func TestCountSweepsAtEachMultiple(t *testing.T) {
-	const bits = 8 // a sweep every 64 completions
+	const bits = 8 // a sweep every 64 successes
 	c := newCount(4, bits)
 	var total uint64
 	check := func(what string) {
 		t.Helper()
 		if got, want := c.sweeps.Load(), total/64; got != want {
-			t.Fatalf("%s: %d sweeps after %d completions, want %d", what, got, total, want)
+			t.Fatalf("%s: %d sweeps after %d successes, want %d", what, got, total, want)
 		}
 	}
-	// One at a time, marked and unmarked, through a full 64.
-	for i := range 70 {
-		add(c, 0, i%5 == 0)
-		total++
+	// One at a time, with marks between, through a full 64.
+	for i := range 90 {
+		m := i%5 == 0
+		add(c, 0, m)
+		if !m {
+			total++
+		}
 		check("add")
 	}
-	// Successes placed in the head, across the next multiple.
-	for range 70 {
-		addSuccess(c, 0)
-		total++
-		check("addSuccess")
-	}
-	// Claims: 140 so far; pend 10 and claim them with a mark at 185, which
-	// takes the count from 185 across 192 to 196.
+	// Placed by marks: up to 185, then 10 more across 192.
 	for total < 185 {
 		add(c, 0, false)
 		total++
 	}
-	check("before the claim")
+	check("before the mark")
 	c.Spread()
 	for range 10 {
 		pend(c, 0)
 	}
-	addClaiming(c, 0, true)
-	total += 11
-	check("a claim across a multiple")
-	// Right after a multiple (192 + 4 = 196): a claim that does not reach
-	// the next one does not sweep.
+	add(c, 0, true)
+	total += 10
+	check("a mark across a multiple")
+	// Right after a multiple (195): a mark that does not reach the next
+	// one does not sweep.
 	for range 8 {
 		pend(c, 0)
 	}
-	addClaiming(c, 0, true)
-	total += 9
-	check("a claim within a period")
-	if headRaw(c) != total {
-		t.Fatalf("head counts %d, want %d", headRaw(c), total)
+	add(c, 0, true)
+	total += 8
+	check("a mark within a period")
+	if headS(c) != total {
+		t.Fatalf("head S %d, want %d", headS(c), total)
 	}
 }
 
 // A sweep keeps exactly the marks of its generation less than
-// 2^(seqBits-2) completions older than the sweeping completion, and those
-// written at most that many completions after it; it clears every other
+// 2^(seqBits-2) successes older than the sweeping completion, and those
+// placed at most that many successes after it; it clears every other
 // slot.
 func TestSweepBoundaries(t *testing.T) {
 	c := newCount(8, 8) // 8 slots; sequence numbers mod 256; fresh = 64
-	p := Pos{gen: 0, seq: 100}
+	p := Pos{gen: 0, s: 100}
 	ages := []uint64{0, 63, 64, 128, 191, 192, 255}
 	keep := []bool{true, true, false, false, false, true, true}
 	for i, a := range ages {
-		c.slots[i].Store(c.markOf(&Pos{gen: 0, idx: uint64(i), seq: (p.seq - a) & c.seqMask}))
+		c.slots[i].Store(c.markOf(&Pos{gen: 0, m: uint64(i) + 1, s: (p.s - a) & c.seqMask}))
 	}
-	c.slots[7].Store(c.markOf(&Pos{gen: 1, idx: 7, seq: p.seq})) // another generation
+	c.slots[7].Store(c.markOf(&Pos{gen: 1, m: 8, s: p.s})) // another generation
 	c.sweep(&p)
 	for i, a := range ages {
 		if kept := c.slots[i].Load()&sValid != 0; kept != keep[i] {
-			t.Errorf("mark %d completions old: kept %v, want %v", a, kept, keep[i])
+			t.Errorf("mark %d successes old: kept %v, want %v", a, kept, keep[i])
 		}
 	}
 	if c.slots[7].Load()&sValid != 0 {

@@ -7,14 +7,44 @@ import (
 	"testing"
 )
 
-// add records one completion in c, retrying as the breaker would.
+// add records one completion in c and places it in the head, as the
+// breaker does for a completion that a decision follows: an unmarked one
+// counts itself in a cell first.
 func add(c *Count, gen uint16, marked bool) Pos {
+	if !marked {
+		pend(c, gen)
+	}
+	return placeIn(c, gen, marked)
+}
+
+// placeIn places a completion in the head as the breaker does: it reads
+// Pended once, then retries its head CAS.
+func placeIn(c *Count, gen uint16, marked bool) Pos {
+	n := c.Pended(gen)
 	for {
-		if p, ok := c.TryAdd(c.Head(), gen, marked, nil); ok {
+		if p, ok := c.TryAdd(c.Head(), gen, marked, n); ok {
 			return p
 		}
 	}
 }
+
+// pend counts a success in the calling goroutine's cell, as the breaker
+// does, and places it in the head if its cell says so.
+func pend(c *Count, gen uint16) {
+	for {
+		cell := c.Cell()
+		if ok, place := c.TryPend(cell, cell.Load(), gen); ok {
+			if place {
+				placeIn(c, gen, false)
+			}
+			return
+		}
+	}
+}
+
+// seqOf returns the place of the completion at marked position p in the
+// order: the completions before it.
+func seqOf(p Pos) uint64 { return p.s + p.m - 1 }
 
 // truthMarks counts the marked completions among the last calls of
 // outcomes, the completion order up to and including the newest.
@@ -146,7 +176,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 	stale := c.Head()
 	add(c, 2, true)
 	add(c, 2, true)
-	if _, ok := c.TryAdd(stale, 1, true, nil); ok {
+	if _, ok := c.TryAdd(stale, 1, true, 0); ok {
 		t.Fatal("an attempt with a stale head succeeded")
 	}
 	if calls, marks := c.Sum(2); calls != 2 || marks != 2 {
@@ -155,7 +185,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 	// A stale head of the same generation fails too.
 	h := c.Head()
 	add(c, 2, false)
-	if _, ok := c.TryAdd(h, 2, true, nil); ok {
+	if _, ok := c.TryAdd(h, 2, true, c.Pended(2)); ok {
 		t.Fatal("an attempt with a moved head succeeded")
 	}
 	if calls, marks := c.Sum(2); calls != 3 || marks != 2 {
@@ -170,7 +200,7 @@ func TestCountLateWriterNeverReachesCurrentWindow(t *testing.T) {
 func TestCountUnwrittenMarkOnlyDelays(t *testing.T) {
 	c := NewCount(4)
 	p0 := add(c, 0, true) // mark index 0
-	slot := &c.slots[p0.idx&c.mask]
+	slot := &c.slots[(p0.m-1)&c.mask]
 	written := slot.Load()
 	slot.Store(0) // as if its writer had not reached its slot write
 	add(c, 0, true)
@@ -186,9 +216,9 @@ func TestCountUnwrittenMarkOnlyDelays(t *testing.T) {
 		t.Fatal("once written, the mark is not counted")
 	}
 	// An unwritten mark between two written ones is known to be in the
-	// window: its sequence number lies between theirs.
+	// window: its place lies between theirs.
 	p3 := add(c, 0, true)
-	slot = &c.slots[(p3.idx-1)&c.mask]
+	slot = &c.slots[(p3.m-2)&c.mask]
 	written = slot.Load()
 	slot.Store(0)
 	if got := c.Marks(&p3); got != 4 {
@@ -208,11 +238,10 @@ func TestCountLateMarkNeverOverwritesANewerOne(t *testing.T) {
 	old := c.slots[0].Load()
 	// Replay TryAdd's steps for mark 0 by hand, stopping before its slot
 	// write.
-	nh := uint64(1)<<hRawShift | 1
-	if !c.head.CompareAndSwap(h, nh) {
+	if !c.head.CompareAndSwap(h, 1) { // generation 0, one mark
 		t.Fatal("head moved")
 	}
-	late := c.markOf(&Pos{seq: 0, idx: 0, gen: 0})
+	late := c.markOf(&Pos{s: 0, m: 1, gen: 0})
 	add(c, 0, true)      // mark 1
 	p := add(c, 0, true) // mark 2: slot 0 again
 	if c.slots[0].CompareAndSwap(old, late) {
@@ -257,11 +286,11 @@ func TestCountSweepKeepsRecentMarks(t *testing.T) {
 	const bits = 8
 	c := newCount(4, bits)
 	var p Pos
-	for i := range 1<<(bits-2) - 1 {
+	for i := range 125 { // 63 successes and 62 marks, alternating
 		p = add(c, 0, i%2 == 1)
 	}
 	before := c.Marks(&p)
-	p = add(c, 0, false) // reaches a multiple of 2^(bits-2): sweeps
+	p = add(c, 0, false) // the 64th success: S reaches 2^(bits-2), a sweep
 	if c.sweeps.Load() != 1 {
 		t.Fatalf("%d sweeps, want 1", c.sweeps.Load())
 	}
@@ -279,20 +308,20 @@ func TestCountSweepKeepsRecentMarks(t *testing.T) {
 	}
 	// Marks of another generation are cleared, a later generation stops it.
 	add(c, 1, true)
-	c.sweep(&Pos{gen: 0, seq: 5})
+	c.sweep(&Pos{gen: 0, s: 5})
 	if c.slots[0].Load()&sValid == 0 {
 		t.Fatal("a sweep of an earlier generation cleared a later one's mark")
 	}
 }
 
 // Concurrent writers: every answer anyone got is true of the completion
-// order (read afterwards from the sequence numbers), never more than the
+// order (read afterwards from the marks' places), never more than the
 // window held; once the writers are done the answers are exact.
 func TestCountConcurrentAnswersAreTrue(t *testing.T) {
 	const n, goroutines, per = 16, 8, 3000
 	c := NewCount(n)
 	total := goroutines * per
-	order := make([]atomic.Int32, total) // by sequence number: 1 unmarked, 2 marked
+	marked := make([]atomic.Int32, total) // by place in the order
 	type answer struct {
 		p       Pos
 		reached [n + 2]bool
@@ -305,14 +334,16 @@ func TestCountConcurrentAnswersAreTrue(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(g), 3))
-			for range per {
+			for i := range per {
 				m := r.IntN(2) == 0
-				p := add(c, 5, m)
-				v := int32(1)
-				if m {
-					v = 2
+				if !m && i%3 == 0 {
+					pend(c, 5) // a success no decision follows
+					continue
 				}
-				order[p.seq].Store(v)
+				p := add(c, 5, m)
+				if m {
+					marked[seqOf(p)].Add(1)
+				}
 				a := answer{p: p, marks: c.Marks(&p)}
 				for k := range a.reached {
 					a.reached[k] = c.Reaches(&p, uint64(k))
@@ -323,29 +354,35 @@ func TestCountConcurrentAnswersAreTrue(t *testing.T) {
 	}
 	wg.Wait()
 	truth := make([]bool, total)
-	for i := range order {
-		switch order[i].Load() {
+	marks := 0
+	for i := range marked {
+		switch marked[i].Load() {
+		case 0:
 		case 1:
-		case 2:
 			truth[i] = true
+			marks++
 		default:
-			t.Fatalf("sequence number %d was never given out", i)
+			t.Fatalf("place %d was given to two marks", i)
 		}
+	}
+	if h := c.Head(); int(h&hIdxMask) != marks {
+		t.Fatalf("the head holds %d marks, their places %d", h&hIdxMask, marks)
 	}
 	for _, as := range answers {
 		for _, a := range as {
-			upTo := truth[:a.p.seq+1]
+			end := a.p.s + a.p.m
+			upTo := truth[:end]
 			calls := min(len(upTo), n)
 			want := truthMarks(upTo, calls)
 			if a.p.Calls() != uint64(calls) {
-				t.Fatalf("seq %d: window of %d calls, want %d", a.p.seq, a.p.Calls(), calls)
+				t.Fatalf("end %d: window of %d calls, want %d", end, a.p.Calls(), calls)
 			}
 			if a.marks > want {
-				t.Fatalf("seq %d: Marks %d, but the window held %d", a.p.seq, a.marks, want)
+				t.Fatalf("end %d: Marks %d, but the window held %d", end, a.marks, want)
 			}
 			for k, r := range a.reached {
 				if r && uint64(k) > want {
-					t.Fatalf("seq %d: Reaches(%d) true, but the window held %d", a.p.seq, k, want)
+					t.Fatalf("end %d: Reaches(%d) true, but the window held %d", end, k, want)
 				}
 			}
 		}
@@ -379,45 +416,9 @@ func TestCountRun(t *testing.T) {
 	}
 }
 
-// pend counts a success in the calling goroutine's cell, as a contended
-// breaker does.
-func pend(c *Count, gen uint16) {
-	for {
-		cell := c.Cell()
-		if ok, full := c.TryPend(cell, cell.Load(), gen); ok {
-			return
-		} else if full {
-			var none uint64
-			for {
-				none += c.Claim(gen)
-				if _, ok := c.TryAdd(c.Head(), gen, false, &none); ok {
-					c.Placed(none)
-					return
-				}
-			}
-		}
-	}
-}
-
-// addClaiming records a completion as the breaker does once cells exist: a
-// marked one claims the waiting successes first.
-func addClaiming(c *Count, gen uint16, marked bool) Pos {
-	var claimed uint64
-	for {
-		h := c.Head()
-		if marked {
-			claimed += c.Claim(gen)
-		}
-		if p, ok := c.TryAdd(h, gen, marked, &claimed); ok {
-			c.Placed(claimed)
-			return p
-		}
-	}
-}
-
 // Successes that wait in cells are completions before the next marked one:
-// it claims them, they take their places right before it, and every reader
-// counts them meanwhile.
+// it places them right before itself, and every reader counts them
+// meanwhile as the newest completions.
 func TestCountPendingSuccesses(t *testing.T) {
 	c := NewCount(8)
 	if c.cells.Load() != nil {
@@ -434,34 +435,34 @@ func TestCountPendingSuccesses(t *testing.T) {
 	if c.Run(1) != 0 {
 		t.Fatal("a waiting success did not end the run")
 	}
-	p := addClaiming(c, 1, true)
-	if p.seq != 6 || p.Calls() != 7 || c.Marks(&p) != 2 {
-		t.Fatalf("the mark after 5 waiting successes: seq %d, calls %d, marks %d; want 6, 7, 2", p.seq, p.Calls(), c.Marks(&p))
+	p := add(c, 1, true)
+	if seqOf(p) != 6 || p.Calls() != 7 || c.Marks(&p) != 2 {
+		t.Fatalf("the mark after 5 waiting successes: place %d, calls %d, marks %d; want 6, 7, 2", seqOf(p), p.Calls(), c.Marks(&p))
 	}
-	if c.pending(1) != 0 || c.Run(1) != 1 {
-		t.Fatalf("after the claim: %d waiting, run %d", c.pending(1), c.Run(1))
+	if c.waiting(1) != 0 || c.Run(1) != 1 {
+		t.Fatalf("after it: %d waiting, run %d", c.waiting(1), c.Run(1))
 	}
-	// Two more successes push the first mark out of a window of 8 only
-	// once they are in: 1 mark, 5, mark, 2 = 9 completions.
+	// Two more successes push the first mark out of a window of 8: 1 mark,
+	// 5, mark, 2 = 9 completions.
 	pend(c, 1)
 	pend(c, 1)
 	if calls, marks := c.Sum(1); calls != 8 || marks != 1 {
 		t.Fatalf("Sum (%d, %d), want (8, 1)", calls, marks)
 	}
-	// A cell left by generation 1 starts over for generation 2; generation
-	// 2 does not claim generation 1's successes.
+	// A cell left by generation 1 starts over for generation 2, and no
+	// longer counts for generation 1.
 	pend(c, 2)
-	if got := c.Claim(2); got != 1 {
-		t.Fatalf("generation 2 claimed %d, want its 1", got)
+	if got := c.Pended(2); got != 1 {
+		t.Fatalf("generation 2 counts %d, want its 1", got)
 	}
-	if got := c.Claim(1); got != 0 {
-		t.Fatalf("generation 1's successes survived the restart of their cell: %d", got)
+	if got := c.Pended(1); got != 0 {
+		t.Fatalf("generation 1 still counts %d in a retagged cell", got)
 	}
 }
 
 // Concurrent writers with cells: no success is lost or counted twice (the
-// head's count is every completion once the last one has claimed the
-// rest), and every window read holds no more marks than calls.
+// head holds every completion once the last one has placed the rest), and
+// every window read holds no more marks than calls.
 func TestCountPendingConcurrent(t *testing.T) {
 	const n, goroutines, per = 50, 8, 5000
 	c := NewCount(n)
@@ -474,7 +475,7 @@ func TestCountPendingConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range per {
 				if (i+g)%7 == 0 {
-					p := addClaiming(c, 3, true)
+					p := add(c, 3, true)
 					if m := c.Marks(&p); m > p.Calls() || m == 0 {
 						bad.Add(1)
 					}
@@ -491,53 +492,65 @@ func TestCountPendingConcurrent(t *testing.T) {
 	if bad.Load() != 0 {
 		t.Fatalf("%d impossible windows", bad.Load())
 	}
-	addClaiming(c, 3, true)
-	if raw := c.Head() >> hRawShift & hRawMask; raw != goroutines*per+1 {
-		t.Fatalf("the head counts %d completions, want %d", raw, goroutines*per+1)
+	add(c, 3, true)
+	h := c.Head()
+	if got := h>>hSShift&c.seqMask + h&hIdxMask; got != goroutines*per+1 {
+		t.Fatalf("the head holds %d completions, want %d", got, goroutines*per+1)
 	}
 }
 
-// With successes waiting in cells, a mark recorded without a claim is blind:
-// no rule trips on it, since its window may lack successes that came before.
-func TestCountBlindUntilClaimed(t *testing.T) {
+// A completion that read Pended and stopped while another placed more
+// successes goes right after them: its stale figure never moves the head
+// back, and never counts a success twice.
+func TestCountStalePendedGoesAfterThePlaced(t *testing.T) {
 	c := NewCount(10)
-	for range 5 {
-		add(c, 0, true)
-	}
-	for range 4 {
-		add(c, 0, false)
-	}
+	add(c, 0, true)
 	c.Spread()
-	for range 6 {
+	for range 3 {
 		pend(c, 0)
 	}
-	need := Need(10, 0.5)
-	p, ok := c.TryAdd(c.Head(), 0, true, nil)
-	if !ok || !p.blind || c.Tripped(&p, 10, 0.5, need) {
-		t.Fatalf("a mark recorded without a claim: blind %v, tripped %v", p.blind, c.Tripped(&p, 10, 0.5, need))
+	stale := c.Pended(0) // 3: then it stops
+	for range 4 {
+		pend(c, 0)
 	}
-	// Claimed, the six successes come before the next mark: 2 of 10.
-	p = addClaiming(c, 0, true)
-	if p.blind || c.Tripped(&p, 10, 0.5, need) || c.Marks(&p) != 2 {
-		t.Fatalf("after the claim: blind %v, marks %d", p.blind, c.Marks(&p))
+	add(c, 0, true) // places all 7
+	h := c.Head()
+	p, ok := c.TryAdd(h, 0, true, stale)
+	if !ok {
+		t.Fatal("TryAdd failed on an unchanged head")
+	}
+	// mark, 7 successes, mark, p: 10 completions, 3 marks.
+	if seqOf(p) != 9 || p.Calls() != 10 || c.Marks(&p) != 3 {
+		t.Fatalf("place %d calls %d marks %d, want 9, 10, 3", seqOf(p), p.Calls(), c.Marks(&p))
+	}
+	if got := c.Head() >> hSShift & c.seqMask; got != 7 {
+		t.Fatalf("head S %d, want 7", got)
+	}
+	// An unmarked completion whose success is placed already takes its
+	// place without writing the head.
+	before := c.Head()
+	q, ok := c.TryAdd(before, 0, false, 7)
+	if !ok || c.Head() != before || q.Calls() != 10 || c.Marks(&q) != 3 {
+		t.Fatalf("ok %v head moved %v calls %d marks %d", ok, c.Head() != before, q.Calls(), c.Marks(&q))
 	}
 }
 
-// A cell never holds more than 2^(seqBits-3) successes: the success that
-// would fill it goes to the head with every waiting one.
-func TestCountFullCellGoesToTheHead(t *testing.T) {
-	const bits = 8 // cells hold fewer than 32
+// Fewer than 2*placeAt successes ever wait outside the head: a pend that
+// finds placeAt of them waiting places them all.
+func TestCountManyWaitingGoToTheHead(t *testing.T) {
+	const bits = 8 // placeAt 32, a check on every pend
 	c := newCount(4, bits)
 	add(c, 0, true)
 	c.Spread()
 	for range 100 {
 		pend(c, 0)
-		if got := c.pending(0); got >= 32 {
-			t.Fatalf("a cell holds %d successes", got)
+		if got := c.waiting(0); got >= c.placeAt {
+			t.Fatalf("%d successes wait", got)
 		}
 	}
-	if raw := c.Head() >> hRawShift & hRawMask; raw+c.pending(0) != 101 {
-		t.Fatalf("head %d + waiting %d, want 101 completions", raw, c.pending(0))
+	h := c.Head()
+	if s, m := h>>hSShift&c.seqMask, h&hIdxMask; s+c.waiting(0) != 100 || m != 1 || s == 0 {
+		t.Fatalf("head S %d + waiting %d, marks %d: want 100 successes, 1 mark", s, c.waiting(0), m)
 	}
 	if c.Run(0) != 0 {
 		t.Fatal("run after 100 successes")
@@ -554,68 +567,18 @@ func TestCountRunWithCells(t *testing.T) {
 	if got := c.Run(0); got != 0 {
 		t.Fatalf("a waiting success: run %d, want 0", got)
 	}
-	addClaiming(c, 0, true) // claims the success, which goes before it
+	add(c, 0, true) // claims the success, which goes before it
 	if got := c.Run(0); got != 1 {
 		t.Fatalf("success, then failure: run %d, want 1", got)
 	}
-	addClaiming(c, 0, true)
+	add(c, 0, true)
 	pend(c, 0)
 	if got := c.Run(0); got != 0 {
 		t.Fatalf("then a success: run %d, want 0", got)
 	}
-	addClaiming(c, 0, true)
-	addClaiming(c, 0, true)
+	add(c, 0, true)
+	add(c, 0, true)
 	if got := c.Run(0); got != 2 {
 		t.Fatalf("then two failures: run %d, want 2", got)
-	}
-}
-
-// Successes claimed by one completion and not placed yet completed before
-// a marked completion that CASes the head meanwhile: Settle counts them
-// into its window as late. Successes counted in cells after its claim
-// began are concurrent with it and are left to the next claim.
-func TestSettleCountsTransitNotLaterPends(t *testing.T) {
-	c := NewCount(8)
-	add(c, 1, true) // the generation's window exists
-	c.Spread()
-	for range 3 {
-		pend(c, 1)
-	}
-	inTransit := c.Claim(1) // a completion that claimed and stalled
-	if inTransit != 3 {
-		t.Fatalf("claimed %d, want 3", inTransit)
-	}
-	var claimed uint64
-	claimed += c.Claim(1) // nothing left to claim
-	h := c.Head()
-	placed := c.PlacedSoFar()
-	pend(c, 1) // after the claim began: concurrent
-	var p Pos
-	if !c.TryAddAt(h, 1, true, &claimed, &p) {
-		t.Fatal("TryAddAt failed on an unchanged head")
-	}
-	c.Placed(claimed)
-	c.Settle(&p, placed, claimed)
-	if p.late != 3 {
-		t.Fatalf("late %d, want the 3 in transit", p.late)
-	}
-	// The window ending at it: 1 mark, the 3 late successes, itself.
-	if p.Calls() != 5 || c.Marks(&p) != 2 {
-		t.Fatalf("calls %d marks %d, want 5 and 2", p.Calls(), c.Marks(&p))
-	}
-	if c.pending(1) != 1 {
-		t.Fatalf("%d waiting, want the concurrent success", c.pending(1))
-	}
-	// Without cells nothing is late.
-	q := NewCount(8)
-	add(q, 1, true)
-	var none uint64
-	var r Pos
-	if !q.TryAddAt(q.Head(), 1, true, &none, &r) {
-		t.Fatal("TryAddAt failed")
-	}
-	q.Settle(&r, 0, 0)
-	if r.late != 0 || r.Calls() != 2 {
-		t.Fatalf("uncontended: late %d, calls %d", r.late, r.Calls())
 	}
 }

@@ -78,9 +78,12 @@ func TestForgetWindows(t *testing.T) {
 // recordCount records one completion of generation gen in c.
 func recordCount(t *testing.T, c *Count, gen uint16, marked bool) {
 	t.Helper()
-	claimed := c.Claim(gen)
+	if !marked {
+		pendIn(t, c, c.Cell(), gen)
+	}
+	n := c.Pended(gen)
 	for {
-		if _, ok := c.TryAdd(c.Head(), gen, marked, &claimed); ok {
+		if _, ok := c.TryAdd(c.Head(), gen, marked, n); ok {
 			return
 		}
 	}

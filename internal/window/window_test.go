@@ -284,9 +284,9 @@ func TestCollidedRepicks(t *testing.T) {
 }
 
 // A pend whose CAS fails because another success was counted in the cell
-// repicks. A claim does not write the cell at all (it records what it took
-// in the cell's taken word), so a pend from a value loaded before a claim
-// still succeeds and nothing is taken for a collision.
+// repicks. A completion that goes to the head does not write the cell at
+// all, so a pend from a value loaded before it still succeeds and nothing
+// is taken for a collision.
 func TestTryPendReportsOnlyRealCollisions(t *testing.T) {
 	c := NewCount(8)
 	c.Spread()
@@ -298,20 +298,17 @@ func TestTryPendReportsOnlyRealCollisions(t *testing.T) {
 	}
 	s := salt.v.Load()
 	before := cell.Load()
-	if c.Claim(1) != 3 {
-		t.Fatal("the claim took the wrong count")
+	if p := add(c, 1, true); p.Calls() != 4 {
+		t.Fatalf("the mark after 3 successes: window of %d", p.Calls())
 	}
 	if cell.Load() != before {
-		t.Fatal("a claim wrote the cell")
+		t.Fatal("placing successes wrote the cell")
 	}
 	if ok, _ := c.TryPend(cell, before, 1); !ok {
-		t.Fatal("a pend from a value loaded before a claim failed")
+		t.Fatal("a pend from a value loaded before a mark failed")
 	}
 	if salt.v.Load() != s {
-		t.Fatal("a claim was taken for a collision")
-	}
-	if got := c.Claim(1); got != 1 {
-		t.Fatalf("the second claim took %d, want the one success since the first", got)
+		t.Fatal("a mark was taken for a collision")
 	}
 	// Another success since the caller loaded it: the count went up.
 	stale := cell.Load()
