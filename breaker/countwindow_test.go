@@ -47,6 +47,81 @@ func TestCountWindowFailureClaimsWaitingSuccesses(t *testing.T) {
 	}
 }
 
+// A failure that stops between its read of the cells and its head CAS
+// while the window moves on (successes, another failure placing them) goes
+// after everything placed meanwhile: it decides on the last 10 completions,
+// 2 failures, and counts nothing twice.
+func TestCountWindowFailureStoppedAfterItsCellRead(t *testing.T) {
+	b := MustNew(Config{FailureRateThreshold: 0.5, MinimumCalls: 10, WindowType: CountWindow, WindowSize: 10})
+	down := errors.New("down")
+	fail := func() { _ = b.Call(func() error { return down }) }
+	ok := func() { _ = b.Call(func() error { return nil }) }
+	for range 4 {
+		fail()
+	}
+	for range 5 {
+		ok()
+	}
+	b.cwin.Spread()
+	stopped := false
+	testHookAfterPended = func() {
+		if stopped {
+			return
+		}
+		stopped = true // read 5 successes; meanwhile 6 more and a failure
+		for range 6 {
+			ok()
+		}
+		fail()
+		if w := b.Counts().Window; w.Calls != 10 || w.Failures != 1 {
+			t.Errorf("window while the first failure is stopped: %+v, want 10 calls, 1 failure", w)
+		}
+	}
+	t.Cleanup(func() { testHookAfterPended = nil })
+	fail()
+	if !stopped {
+		t.Fatal("the hook never ran")
+	}
+	if c := b.Counts(); c.State != StateClosed || c.Window.Calls != 10 || c.Window.Failures != 2 || c.FailureCalls != 6 || c.SuccessCalls != 11 {
+		t.Fatalf("after the stopped failure: %+v, want closed, window 10 calls 2 failures, totals 6 and 11", c)
+	}
+}
+
+// A failure admitted before a Reset that stops between its read of the
+// cells and its head CAS never reaches the next period's window, wherever
+// that window stands when it resumes.
+func TestCountWindowStoppedFailureAcrossAReset(t *testing.T) {
+	b := MustNew(Config{FailureRateThreshold: 0.5, MinimumCalls: 4, WindowType: CountWindow, WindowSize: 10})
+	down := errors.New("down")
+	fail := func() { _ = b.Call(func() error { return down }) }
+	ok := func() { _ = b.Call(func() error { return nil }) }
+	ok()
+	stopped := false
+	testHookAfterPended = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		b.Reset()
+		for range 3 {
+			ok()
+		}
+		fail() // the new period's first failure places its 3 successes
+	}
+	t.Cleanup(func() { testHookAfterPended = nil })
+	fail()
+	if !stopped {
+		t.Fatal("the hook never ran")
+	}
+	if c := b.Counts(); c.State != StateClosed || c.Window.Calls != 4 || c.Window.Failures != 1 {
+		t.Fatalf("the new period's window: %+v, want 4 calls, 1 failure", c.Window)
+	}
+	fail() // 2 of 5: the stale failure would have made it 3 of 6
+	if w := b.Counts().Window; w.Calls != 5 || w.Failures != 2 {
+		t.Fatalf("window %+v, want 5 calls, 2 failures", w)
+	}
+}
+
 // In rate-only count-window mode the run of failures is read from the
 // window; a success waiting in a cell ends it.
 func TestCountWindowRunOfFailures(t *testing.T) {

@@ -121,6 +121,9 @@ func placeInHead(b *Breaker, c *window.Count, admitted phase, gen uint16, marked
 	// goroutine stopped anywhere below resumes with a head CAS that fails
 	// if the head moved, and the generation check runs again.
 	n := c.Pended(gen)
+	if testHookAfterPended != nil {
+		testHookAfterPended()
+	}
 	for {
 		h := c.Head()
 		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
@@ -131,6 +134,10 @@ func placeInHead(b *Breaker, c *window.Count, admitted phase, gen uint16, marked
 		}
 	}
 }
+
+// testHookAfterPended, set only by tests, runs in placeInHead between the
+// read of the cells and the first load of the head.
+var testHookAfterPended func()
 
 // countRule returns the rate rule that the count windows ending at a failed
 // or slow completion (pf, ps) break, if any (0 otherwise), and for a rule
