@@ -65,7 +65,8 @@ import (
 //     cell alone. A helper that is late finds the start changed and its CAS
 //     fails.
 //
-// A reader that finds the bit set skips the cell: the only success of g in
+// A reader that finds the bit set before step 2 has set the start finds a
+// start of another generation and skips the cell: the only success of g in
 // it is the retagging one, which completed concurrently with the read.
 //
 // # Lifetime counts past 2^50
@@ -269,8 +270,11 @@ func (c *Count) Pended(gen uint16) uint64 {
 func (s *cellSet) pended(gen uint16) uint64 {
 	// Every cell is loaded first, back to back: they are the other cores'
 	// lines, and their transfers overlap. The starts, on the same lines,
-	// are read after; a cell that is not retagging already has its start
-	// of its generation, which no success changes.
+	// are read after. A cell of gen has its start of gen from step 2 of
+	// its retag on, which no success changes; before that (retag bit set)
+	// its start is of the cell's previous generation, never of gen (a
+	// retag always changes the generation), and the cell is skipped: the
+	// one success of gen in it completed concurrently with this read.
 	var n uint64
 	for lo := 0; lo < len(s.c); lo += 8 {
 		var xs [8]uint64
@@ -279,7 +283,7 @@ func (s *cellSet) pended(gen uint16) uint64 {
 			xs[i] = cells[i].v.Load()
 		}
 		for i := range cells {
-			if x := xs[i]; x>>cGenShift == uint64(gen) && !retagging(x) {
+			if x := xs[i]; x>>cGenShift == uint64(gen) {
 				if st := cells[i].start.Load(); st>>cGenShift == uint64(gen) {
 					n += (x - st) & cCount
 				}

@@ -429,12 +429,13 @@ func (c *Count) Sum(gen uint16) (calls, marks uint64) {
 // writer has not finished ends the run early. A success waiting in a cell
 // makes the run 0: waiting successes are the newest completions in the
 // order every reader uses (see Sum), and that order is a real one (see
-// Count).
+// Count); the end read here is after them, so the newest mark is more than
+// one completion back.
 func (c *Count) Run(gen uint16) uint64 {
 	gen &= genMask
 	h := c.head.Load()
 	p, ok := c.end(h, gen, c.Pended(gen))
-	if !ok || p.s != h>>hSShift&c.seqMask {
+	if !ok {
 		return 0
 	}
 	limit := c.mask + 1
