@@ -212,7 +212,15 @@ func (s *redisStore) SetData(name string, data []byte) error {
 }
 
 // fuseboxLocal is a fusebox breaker behind peers.Breaker.
-type fuseboxLocal struct{ b *breaker.Breaker }
+// fuseboxLocal is a fusebox breaker, local or attached to a Fleet (f). Both
+// implementations have this one type, so that their calls take the same
+// path through the peers.Breaker interface: a distinct wrapper type for the
+// attached one would add its own method wrapper and boxing, which is the
+// harness's cost, not the Fleet's.
+type fuseboxLocal struct {
+	b *breaker.Breaker
+	f *breakerredis.Fleet // nil: local
+}
 
 func (a fuseboxLocal) Call(fn func() error) error { return a.b.Call(fn) }
 func (a fuseboxLocal) State() peers.State {
@@ -227,12 +235,6 @@ func (a fuseboxLocal) State() peers.State {
 	return peers.Unknown
 }
 func (a fuseboxLocal) Read() peers.State { return a.State() }
-
-// fuseboxAttached is a fusebox breaker attached to a Fleet.
-type fuseboxAttached struct {
-	fuseboxLocal
-	f *breakerredis.Fleet
-}
 
 // gobreakerDist is gobreaker's DistributedCircuitBreaker behind
 // peers.Breaker.
@@ -279,7 +281,7 @@ type fleetImpl struct {
 
 var fleetImpls = []fleetImpl{
 	{peers.FleetLocal, func(tb testing.TB, _ *redisServer) peers.Breaker {
-		return fuseboxLocal{breaker.MustNew(breaker.Config{Name: peers.UniqueName(peers.FleetLocal)})}
+		return fuseboxLocal{b: breaker.MustNew(breaker.Config{Name: peers.UniqueName(peers.FleetLocal)})}
 	}},
 	{peers.FleetAttached, buildAttached},
 	{peers.FleetDistributed, buildDistributed},
@@ -307,7 +309,7 @@ func buildAttached(tb testing.TB, srv *redisServer) peers.Breaker {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return fuseboxAttached{fuseboxLocal{b}, f}
+	return fuseboxLocal{b: b, f: f}
 }
 
 // buildDistributed builds gobreaker's DistributedCircuitBreaker with the
@@ -409,9 +411,12 @@ func TestFleetImplementations(t *testing.T) {
 				t.Fatalf("state %v after %d successes, want closed", s, calls)
 			}
 			switch br := br.(type) {
-			case fuseboxAttached:
+			case fuseboxLocal:
+				if (br.f != nil) != (impl.name == peers.FleetAttached) {
+					t.Fatalf("%s: attached to a Fleet: %v", impl.name, br.f != nil)
+				}
 				deadline := time.Now().Add(10 * time.Second)
-				for {
+				for br.f != nil {
 					st := br.f.Status()
 					if len(st.Breakers) == 1 && st.Breakers[0].Calls >= calls {
 						break

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the comparison benchmarks and writes the report.
 #
-#   ./run.sh full    the full suite (-count 6, -cpu 1,2,4,8,16): writes
+#   ./run.sh full    the full suite (-count 6, BenchmarkFleet -count 10;
+#                    -cpu 1,2,4,8,16): writes
 #                    ../BENCHMARKS.md, ../docs/bench-*.svg, ../docs/bench-summary.md
 #                    and the raw and benchstat output under ../docs/bench/
 #   ./run.sh quick   a short run for development: everything under ./out/
@@ -32,6 +33,7 @@ cd "$here"
 case "$mode" in
 full)
 	count=6 benchtime=100ms cpus=1,2,4,8,16 # keep 2: the rate tables are at -cpu 2
+	fleet_count=10 # the Fleet's "within noise" verdict wants at least 10 samples
 	root=..
 	report=$root/BENCHMARKS.md charts=$root/docs chartref=docs data=$root/docs/bench
 	summary=$root/docs/bench-summary.md
@@ -39,6 +41,7 @@ full)
 	;;
 quick)
 	count=2 benchtime=20ms cpus=1,2,8 # keep 2: the rate tables are at -cpu 2
+	fleet_count=2
 	root=out
 	report=$root/BENCHMARKS.md charts=$root chartref=. data=$root
 	summary=$root/bench-summary.md
@@ -62,9 +65,19 @@ mkdir -p "$data" "$charts"
 raw=$data/raw.txt
 : >"$raw"
 
-flags=(-run '^$' -benchmem -benchtime "$benchtime" -count "$count" -timeout 60m)
-serial=("$GO" test "${flags[@]}" -bench "$BENCH/serial/" -cpu 1 .)
-parallel=("$GO" test "${flags[@]}" -bench "$BENCH/parallel/" -cpu "$cpus" .)
+# BenchmarkFleet runs on its own, with more samples (fleet_count): its
+# verdict is a significance test between two breakers that should not differ.
+flags=(-run '^$' -benchmem -benchtime "$benchtime" -timeout 60m)
+serial=("$GO" test "${flags[@]}" -count "$count" -skip '^BenchmarkFleet$' -bench "$BENCH/serial/" -cpu 1 .)
+parallel=("$GO" test "${flags[@]}" -count "$count" -skip '^BenchmarkFleet$' -bench "$BENCH/parallel/" -cpu "$cpus" .)
+fleet_serial=("$GO" test "${flags[@]}" -count "$fleet_count" -bench '^BenchmarkFleet$/serial/' -cpu 1 .)
+fleet_parallel=("$GO" test "${flags[@]}" -count "$fleet_count" -bench '^BenchmarkFleet$/parallel/' -cpu "$cpus" .)
+cmds=("${serial[*]}" "${parallel[*]}")
+fleet=false
+if [ -z "$BENCH" ] || [[ Fleet =~ $BENCH ]]; then
+	fleet=true
+	cmds+=("${fleet_serial[*]}" "${fleet_parallel[*]}")
+fi
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 start=$(date +%s)
@@ -72,6 +85,12 @@ echo "== ${serial[*]}" >&2
 "${serial[@]}" | tee -a "$raw"
 echo "== ${parallel[*]}" >&2
 "${parallel[@]}" | tee -a "$raw"
+if $fleet; then
+	echo "== ${fleet_serial[*]}" >&2
+	"${fleet_serial[@]}" | tee -a "$raw"
+	echo "== ${fleet_parallel[*]}" >&2
+	"${fleet_parallel[@]}" | tee -a "$raw"
+fi
 end=$(date +%s)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
@@ -96,7 +115,7 @@ secs=$((end - start))
 	-charts "$charts" \
 	-chartref "$chartref" \
 	-command "$command" \
-	-gocmds "$(printf '%s\n' "${serial[*]}" "${parallel[*]}")" \
+	-gocmds "$(printf '%s\n' "${cmds[@]}")" \
 	-goversion "$("$GO" version)" \
 	-machine "$cores vCPUs, $(uname -sr)" \
 	-loadavg "before $load_before, after $load_after" \
