@@ -119,13 +119,14 @@ func placeInHead(b *Breaker, c *window.Count, admitted phase, gen uint16, marked
 	// Read once, before the head: a success counted after this read
 	// completed concurrently with this outcome, and may go after it. A
 	// goroutine stopped anywhere below resumes with a head CAS that fails
-	// if the head moved, and the generation check runs again.
+	// if the head moved, and the generation check runs again. The head is
+	// loaded for writing (HeadToWrite): this outcome CASes it next.
 	n := c.Pended(gen)
 	if testHookAfterPended != nil {
 		testHookAfterPended()
 	}
 	for {
-		h := c.Head()
+		h := c.HeadToWrite()
 		if w := b.word.Load(); phaseOf(w) != admitted || genOf(w) != gen {
 			return false // stale: gen's window, nobody reads it
 		}

@@ -194,6 +194,17 @@ func (c *Count) Size() int { return int(c.size) }
 // generation is still the breaker's, and passes it to TryAdd.
 func (c *Count) Head() uint64 { return c.head.Load() }
 
+// HeadToWrite is Head for a completion about to CAS the head: once cells
+// exist (other cores complete calls too) the head's line is often another
+// core's, and an add of zero takes it for writing in one transfer, where a
+// load would share it and the CAS take it again.
+func (c *Count) HeadToWrite() uint64 {
+	if c.cells.Load() != nil {
+		return c.head.Add(0)
+	}
+	return c.head.Load()
+}
+
 // Pos is where a completion landed in a Count window: what a decision about
 // the window ending at that completion needs.
 type Pos struct {

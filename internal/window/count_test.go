@@ -582,3 +582,24 @@ func TestCountRunWithCells(t *testing.T) {
 		t.Fatalf("then two failures: run %d, want 2", got)
 	}
 }
+
+// HeadToWrite returns the head as Head does, before and after the cells
+// spread, and leaves it as it was: the add of zero only takes the line.
+func TestCountHeadToWriteReadsTheHead(t *testing.T) {
+	c := NewCount(10)
+	add(c, 0, true)
+	for _, spread := range []bool{false, true} {
+		if spread {
+			c.Spread()
+		}
+		pend(c, 0)
+		h := c.Head()
+		if got := c.HeadToWrite(); got != h || c.Head() != h {
+			t.Fatalf("spread %v: HeadToWrite %#x, head %#x, want %#x", spread, got, c.Head(), h)
+		}
+		p, ok := c.TryAdd(c.HeadToWrite(), 0, true, c.Pended(0))
+		if !ok || c.Marks(&p) == 0 {
+			t.Fatalf("spread %v: TryAdd on HeadToWrite's head: ok %v marks %d", spread, ok, c.Marks(&p))
+		}
+	}
+}
