@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the comparison benchmarks and writes the report.
 #
-#   ./run.sh full    the full suite (-count 6, BenchmarkFleet -count 10;
+#   ./run.sh full    the full suite (-count 6, BenchmarkFleet in 10 rounds;
 #                    -cpu 1,2,4,8,16): writes
 #                    ../BENCHMARKS.md, ../docs/bench-*.svg, ../docs/bench-summary.md
 #                    and the raw and benchstat output under ../docs/bench/
@@ -70,13 +70,17 @@ raw=$data/raw.txt
 flags=(-run '^$' -benchmem -benchtime "$benchtime" -timeout 60m)
 serial=("$GO" test "${flags[@]}" -count "$count" -skip '^BenchmarkFleet$' -bench "$BENCH/serial/" -cpu 1 .)
 parallel=("$GO" test "${flags[@]}" -count "$count" -skip '^BenchmarkFleet$' -bench "$BENCH/parallel/" -cpu "$cpus" .)
-fleet_serial=("$GO" test "${flags[@]}" -count "$fleet_count" -bench '^BenchmarkFleet$/serial/' -cpu 1 .)
-fleet_parallel=("$GO" test "${flags[@]}" -count "$fleet_count" -bench '^BenchmarkFleet$/parallel/' -cpu "$cpus" .)
+# Its samples are taken one round at a time (fleet_count rounds, each
+# running every implementation once in every configuration): the VM's speed drifts over
+# minutes, and a drift between two blocks of samples would read as a
+# difference between the breakers.
+fleet_serial=("$GO" test "${flags[@]}" -count 1 -bench '^BenchmarkFleet$/serial/' -cpu 1 .)
+fleet_parallel=("$GO" test "${flags[@]}" -count 1 -bench '^BenchmarkFleet$/parallel/' -cpu "$cpus" .)
 cmds=("${serial[*]}" "${parallel[*]}")
 fleet=false
 if [ -z "$BENCH" ] || [[ Fleet =~ $BENCH ]]; then
 	fleet=true
-	cmds+=("${fleet_serial[*]}" "${fleet_parallel[*]}")
+	cmds+=("${fleet_serial[*]}   # then:" "${fleet_parallel[*]}   # $fleet_count rounds of the two")
 fi
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
@@ -86,10 +90,11 @@ echo "== ${serial[*]}" >&2
 echo "== ${parallel[*]}" >&2
 "${parallel[@]}" | tee -a "$raw"
 if $fleet; then
-	echo "== ${fleet_serial[*]}" >&2
-	"${fleet_serial[@]}" | tee -a "$raw"
-	echo "== ${fleet_parallel[*]}" >&2
-	"${fleet_parallel[@]}" | tee -a "$raw"
+	for round in $(seq "$fleet_count"); do
+		echo "== BenchmarkFleet round $round of $fleet_count" >&2
+		"${fleet_serial[@]}" | tee -a "$raw"
+		"${fleet_parallel[@]}" | tee -a "$raw"
+	done
 fi
 end=$(date +%s)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
