@@ -71,9 +71,9 @@ flags=(-run '^$' -benchmem -benchtime "$benchtime" -timeout 60m)
 serial=("$GO" test "${flags[@]}" -count "$count" -skip '^BenchmarkFleet$' -bench "$BENCH/serial/" -cpu 1 .)
 parallel=("$GO" test "${flags[@]}" -count "$count" -skip '^BenchmarkFleet$' -bench "$BENCH/parallel/" -cpu "$cpus" .)
 # Its samples are taken one round at a time (fleet_count rounds, each
-# running every implementation once in every configuration): the VM's speed drifts over
-# minutes, and a drift between two blocks of samples would read as a
-# difference between the breakers.
+# running every implementation once in every configuration): the VM's speed
+# drifts over minutes, and a drift between two blocks of samples would read
+# as a difference between the breakers.
 fleet_serial=("$GO" test "${flags[@]}" -count 1 -bench '^BenchmarkFleet$/serial/' -cpu 1 .)
 fleet_parallel=("$GO" test "${flags[@]}" -count 1 -bench '^BenchmarkFleet$/parallel/' -cpu "$cpus" .)
 cmds=("${serial[*]}" "${parallel[*]}")
