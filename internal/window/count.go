@@ -194,15 +194,20 @@ func (c *Count) Size() int { return int(c.size) }
 // generation is still the breaker's, and passes it to TryAdd.
 func (c *Count) Head() uint64 { return c.head.Load() }
 
-// HeadToWrite is Head for a completion about to CAS the head: once cells
-// exist (other cores complete calls too) the head's line is often another
-// core's, and an add of zero takes it for writing in one transfer, where a
-// load would share it and the CAS take it again.
-func (c *Count) HeadToWrite() uint64 {
+// HeadToWrite is Head for a completion about to CAS the head (see
+// loadToWrite).
+func (c *Count) HeadToWrite() uint64 { return c.loadToWrite(c.head) }
+
+// loadToWrite loads *x, a word the caller CASes next. Once cells exist
+// (other cores complete calls too) the line of the head or of the newest
+// marks' slots is often another core's: an add of zero takes it for writing
+// in one transfer, where a load would share it and the CAS take it again. A
+// single core keeps the plain load, which is cheaper than the add.
+func (c *Count) loadToWrite(x *atomic.Uint64) uint64 {
 	if c.cells.Load() != nil {
-		return c.head.Add(0)
+		return x.Add(0)
 	}
-	return c.head.Load()
+	return x.Load()
 }
 
 // Pos is where a completion landed in a Count window: what a decision about
@@ -262,16 +267,7 @@ func (c *Count) TryAddAt(h uint64, gen uint16, marked bool, pended uint64, p *Po
 		m = (m + 1) & hIdxMask
 		e++
 		slot = &c.slots[(m-1)&c.mask]
-		// Read before the head CAS (see below). Once cells exist (other
-		// cores complete calls too) the newest marks' lines are often
-		// another core's: an add of zero takes the line for writing now,
-		// in one transfer, instead of sharing it now and taking it again
-		// for the slot CAS below. A single core keeps the plain load.
-		if c.cells.Load() != nil {
-			old = slot.Add(0)
-		} else {
-			old = slot.Load()
-		}
+		old = c.loadToWrite(slot) // before the head CAS (see below)
 	}
 	full := h&hFull != 0 || e >= c.size
 	nh := uint64(gen)<<hGenShift | (at&c.seqMask)<<hSShift | m
